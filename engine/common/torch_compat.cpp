@@ -1,0 +1,53 @@
+#include "common/torch_compat.hpp"
+
+#include <ATen/ATen.h>
+
+#include <limits>
+
+namespace qread::compat {
+namespace {
+
+// Boolean mask where query i (of Tq, placed at the end of Tk keys) may see key j.
+at::Tensor end_aligned_causal_mask(int64_t tq, int64_t tk, const at::Device& device) {
+  auto rows = at::arange(tq, at::TensorOptions().dtype(at::kLong).device(device)).unsqueeze(1);
+  auto cols = at::arange(tk, at::TensorOptions().dtype(at::kLong).device(device)).unsqueeze(0);
+  return cols <= rows + (tk - tq);
+}
+
+at::Tensor combine_masks(const std::optional<at::Tensor>& mask, const at::Tensor& causal_mask,
+                         const at::Tensor& q) {
+  if (!mask) return causal_mask;
+  if (mask->scalar_type() == at::kBool) return mask->logical_and(causal_mask);
+  // Additive mask: blocked causal positions become -inf.
+  auto neg_inf = at::full({}, -std::numeric_limits<float>::infinity(), q.options());
+  return at::where(causal_mask, mask->to(q.scalar_type()), neg_inf);
+}
+
+}  // namespace
+
+at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                     const std::optional<at::Tensor>& mask, bool causal, double scale) {
+  const int64_t tq = q.size(-2), tk = k.size(-2);
+  std::optional<at::Tensor> full_mask = mask;
+  if (causal) full_mask = combine_masks(mask, end_aligned_causal_mask(tq, tk, q.device()), q);
+#if QREAD_TORCH_2
+  // The fused kernels' own is_causal aligns the diagonal to the start, so pass an explicit
+  // mask unless the shapes are square (where both alignments agree).
+  if (causal && !mask && tq == tk)
+    return at::scaled_dot_product_attention(q, k, v, {}, 0.0, true, scale);
+  return at::scaled_dot_product_attention(q, k, v, full_mask, 0.0, false, scale);
+#else
+  auto scores = at::matmul(q, k.transpose(-2, -1)).mul_(scale).to(at::kFloat);
+  if (full_mask) {
+    if (full_mask->scalar_type() == at::kBool)
+      scores.masked_fill_(full_mask->logical_not(), -std::numeric_limits<float>::infinity());
+    else
+      scores.add_(full_mask->to(at::kFloat));
+  }
+  return at::matmul(at::softmax(scores, -1).to(v.scalar_type()), v);
+#endif
+}
+
+const char* torch_version() { return TORCH_VERSION; }
+
+}  // namespace qread::compat

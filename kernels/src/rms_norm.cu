@@ -1,0 +1,74 @@
+// One thread block per row; each thread accumulates a strided slice of x^2 in float, a
+// block-wide reduction gives the row's inverse RMS, then the same threads scale the row.
+#include "qread/kernels/rms_norm.hpp"
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <stdexcept>
+#include <string>
+
+namespace qread::kernels {
+namespace {
+
+template <typename T> __device__ float to_float(T v) { return static_cast<float>(v); }
+template <> __device__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
+template <> __device__ float to_float(__half v) { return __half2float(v); }
+template <typename T> __device__ T from_float(float v) { return static_cast<T>(v); }
+template <> __device__ __nv_bfloat16 from_float(float v) { return __float2bfloat16(v); }
+template <> __device__ __half from_float(float v) { return __float2half(v); }
+
+constexpr int kThreads = 256;
+
+template <typename T>
+__global__ void rms_norm_kernel(const T* __restrict__ x, const T* __restrict__ weight,
+                                T* __restrict__ out, std::int64_t cols, float eps) {
+  const T* row = x + blockIdx.x * cols;
+  T* out_row = out + blockIdx.x * cols;
+  float sum_sq = 0.f;
+  for (std::int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
+    const float v = to_float(row[c]);
+    sum_sq += v * v;
+  }
+  // Warp reduction, then one value per warp through shared memory.
+  for (int offset = 16; offset > 0; offset /= 2) sum_sq += __shfl_xor_sync(0xffffffffu, sum_sq, offset);
+  __shared__ float warp_sums[kThreads / 32];
+  __shared__ float inv_rms;
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  if (lane == 0) warp_sums[warp] = sum_sq;
+  __syncthreads();
+  if (warp == 0) {
+    float s = lane < blockDim.x / 32 ? warp_sums[lane] : 0.f;
+    for (int offset = 16; offset > 0; offset /= 2) s += __shfl_xor_sync(0xffffffffu, s, offset);
+    if (lane == 0) inv_rms = rsqrtf(s / float(cols) + eps);
+  }
+  __syncthreads();
+  for (std::int64_t c = threadIdx.x; c < cols; c += blockDim.x)
+    out_row[c] = from_float<T>(to_float(row[c]) * inv_rms * to_float(weight[c]));
+}
+
+template <typename T>
+void launch(const void* x, const void* weight, void* out, std::int64_t rows, std::int64_t cols,
+            float eps, cudaStream_t stream) {
+  rms_norm_kernel<T><<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
+      static_cast<const T*>(x), static_cast<const T*>(weight), static_cast<T*>(out), cols, eps);
+}
+
+}  // namespace
+
+void rms_norm_cuda(const void* x, const void* weight, void* out, std::int64_t rows,
+                   std::int64_t cols, float eps, ElementType type, void* stream) {
+  if (rows <= 0 || cols <= 0) return;
+  if (rows > 0x7fffffff) throw std::runtime_error("rms_norm_cuda: too many rows: " + std::to_string(rows));
+  auto s = static_cast<cudaStream_t>(stream);
+  switch (type) {
+    case ElementType::float32: launch<float>(x, weight, out, rows, cols, eps, s); break;
+    case ElementType::bfloat16: launch<__nv_bfloat16>(x, weight, out, rows, cols, eps, s); break;
+    case ElementType::float16: launch<__half>(x, weight, out, rows, cols, eps, s); break;
+  }
+  if (cudaError_t err = cudaGetLastError(); err != cudaSuccess)
+    throw std::runtime_error(std::string("rms_norm_cuda: launch failed: ") + cudaGetErrorString(err));
+}
+
+}  // namespace qread::kernels
