@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Run on the GPU machine, from the repository root (by the `run` tool, with .device-debs in
+# `carry`): unpacks the carried Debian packages into a private prefix, configures the
+# `device` preset (engine + CLI + kernels + tests, CUDA, no GUI, no poppler) against the
+# PyTorch wheel's CUDA LibTorch, builds, runs every test, then the kernel benchmark.
+# Extra arguments are run afterwards as a command inside the same environment.
+set -euo pipefail
+prefix=/tmp/qread-deps
+mkdir -p "$prefix"
+for f in .device-debs/*.deb; do dpkg -x "$f" "$prefix"; done
+torch_prefix=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
+export LD_LIBRARY_PATH="$prefix/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+
+start=$(date +%s)
+cmake --preset device -DCMAKE_PREFIX_PATH="$torch_prefix;$prefix/usr" \
+  -DCMAKE_POLICY_VERSION_MINIMUM=3.5 > /tmp/configure.log 2>&1 || { cat /tmp/configure.log; exit 1; }
+cmake --build --preset device -j "$(nproc)"
+echo "build: $(( $(date +%s) - start )) s"
+ctest --preset device -j 4 -V 2>&1 | grep -E "^[0-9]+: (PASS|FAIL|SKIP|QINFO|random)|Test +#|tests passed|Totals" || true
+ctest --preset device -j 4 --output-on-failure
+build/device/bin/qread info
+build/device/bin/qread-bench-kernels
+if (($#)); then "$@"; fi
