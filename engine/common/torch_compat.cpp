@@ -23,11 +23,29 @@ at::Tensor combine_masks(const std::optional<at::Tensor>& mask, const at::Tensor
   return at::where(causal_mask, mask->to(q.scalar_type()), neg_inf);
 }
 
+// Grouped KV heads repeated to match the query heads: [B, Hkv, S, D] -> [B, Hkv * group, S, D].
+at::Tensor repeat_kv(const at::Tensor& x, int64_t group) {
+  if (group == 1) return x;
+  const auto B = x.size(0), H = x.size(1), S = x.size(2), D = x.size(3);
+  return x.unsqueeze(2).expand({B, H, group, S, D}).reshape({B, H * group, S, D});
+}
+
 }  // namespace
 
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                      const std::optional<at::Tensor>& mask, bool causal, double scale) {
   const int64_t tq = q.size(-2), tk = k.size(-2);
+  const int64_t group = q.size(1) / k.size(1);
+  TORCH_CHECK(q.size(1) == k.size(1) * group, "attention: query heads ", q.size(1),
+              " not a multiple of KV heads ", k.size(1));
+  if (group > 1 && tq == 1 && !mask) {
+    // One query per head sees every key: fold the heads of a group into the query axis so the
+    // cache is read once per KV head instead of being copied group times.
+    const auto B = q.size(0), Hkv = k.size(1), D = q.size(3);
+    auto out = attention(q.reshape({B, Hkv, group, D}), k, v, std::nullopt, false, scale);
+    return out.reshape({B, Hkv * group, 1, D});
+  }
+  if (group > 1) return attention(q, repeat_kv(k, group), repeat_kv(v, group), mask, causal, scale);
   std::optional<at::Tensor> full_mask = mask;
   if (causal) full_mask = combine_masks(mask, end_aligned_causal_mask(tq, tk, q.device()), q);
 #if QREAD_TORCH_2

@@ -15,8 +15,8 @@
 
 namespace qread::compat {
 
-// Scaled dot-product attention. q: [B, H, Tq, D]; k, v: [B, H, Tk, D] (same H: callers expand
-// grouped KV heads). `mask` is additive or boolean (true = attend), broadcastable to
+// Scaled dot-product attention. q: [B, Hq, Tq, D]; k, v: [B, Hkv, Tk, D] where Hq is a multiple
+// of Hkv (grouped-query attention: query head h reads KV head h / (Hq / Hkv)). `mask` is additive or boolean (true = attend), broadcastable to
 // [B, H, Tq, Tk]. `causal` aligns the causal diagonal to the end of the keys (query i may see
 // keys up to Tk - Tq + i), which is what a chunk of new tokens after a KV cache needs.
 // On LibTorch 2.x this uses the fused kernel (flash / memory-efficient); on 1.13, matmul and

@@ -12,7 +12,11 @@
 #include <mutex>
 #include <thread>
 
+#include <fstream>
+#include <string>
+
 #ifdef QREAD_WITH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
 #include <cuda_runtime.h>
 #endif
 
@@ -49,6 +53,39 @@ RuntimeInfo runtime_info() {
   }
 #endif
   return info;
+}
+
+namespace {
+long long status_kib(const std::string& key) {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind(key, 0) == 0) return std::stoll(line.substr(key.size())) * 1024;
+  return 0;
+}
+}  // namespace
+
+MemoryUsage memory_usage() {
+  MemoryUsage m;
+  m.host_rss_bytes = status_kib("VmRSS:");
+  m.host_peak_bytes = status_kib("VmHWM:");
+#ifdef QREAD_WITH_CUDA
+  if (at::hasCUDA()) {
+    // Index 0 of each stat array is the aggregate over pool types (same in LibTorch 1.13 and 2.x).
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(0);
+    m.gpu_allocated_bytes = stats.allocated_bytes[0].current;
+    m.gpu_peak_bytes = stats.allocated_bytes[0].peak;
+    m.gpu_reserved_bytes = stats.reserved_bytes[0].current;
+  }
+#endif
+  return m;
+}
+
+void reset_peak_memory() {
+  std::ofstream("/proc/self/clear_refs") << "5";  // resets VmHWM; ignored where not permitted
+#ifdef QREAD_WITH_CUDA
+  if (at::hasCUDA()) c10::cuda::CUDACachingAllocator::resetPeakStats(0);
+#endif
 }
 
 }  // namespace qread

@@ -33,4 +33,16 @@ int available_cpu_cores();
 
 RuntimeInfo runtime_info();
 
+struct MemoryUsage {
+  long long host_rss_bytes = 0;       // resident set now
+  long long host_peak_bytes = 0;      // high-water mark since start or reset_peak_memory()
+  long long gpu_allocated_bytes = 0;  // LibTorch's CUDA allocator, device 0; 0 without CUDA
+  long long gpu_peak_bytes = 0;       // its high-water mark since start or reset_peak_memory()
+  long long gpu_reserved_bytes = 0;   // held by the caching allocator
+};
+
+MemoryUsage memory_usage();
+// Restarts both high-water marks (host through /proc/self/clear_refs where allowed).
+void reset_peak_memory();
+
 }  // namespace qread

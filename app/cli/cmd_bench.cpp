@@ -1,0 +1,123 @@
+// qread bench: prefill and decode speed and memory, on a model folder or on random weights of a
+// named shape (no download needed). The benchmark every performance claim in the project cites.
+#include "command.hpp"
+#include "qread/error.hpp"
+#include "qread/language_model.hpp"
+#include "qread/runtime.hpp"
+
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <iostream>
+#include <random>
+
+namespace {
+
+struct BenchArgs {
+  std::string model_dir, shape, lengths = "4k", device = "cpu", dtype = "auto";
+  bool random_weights = false, json = false;
+  int decode_tokens = 16;
+  std::int64_t chunk_size = 8192;
+  std::uint64_t seed = 0;
+};
+
+// "32k" -> 32768, "1m" -> 1048576, "1000" -> 1000.
+std::int64_t parse_length(const std::string& text) {
+  std::size_t used = 0;
+  std::int64_t n = 0;
+  try {
+    n = std::stoll(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  std::string suffix = text.substr(used);
+  if (used == 0 || n <= 0 || (suffix != "" && suffix != "k" && suffix != "K" && suffix != "m" && suffix != "M"))
+    throw qread::InputError(fmt::format("--lengths: '{}' is not a length like 4096, 32k or 1m", text));
+  if (suffix == "k" || suffix == "K") n *= 1024;
+  if (suffix == "m" || suffix == "M") n *= 1024 * 1024;
+  return n;
+}
+
+double mib(long long bytes) { return double(bytes) / (1024.0 * 1024.0); }
+
+qread::cli::Runner setup_bench(CLI::App& app) {
+  auto* cmd = app.add_subcommand("bench", "Measure prefill and decode speed and memory");
+  auto a = std::make_shared<BenchArgs>();
+  auto* model = cmd->add_option("--model", a->model_dir, "Hugging Face model folder");
+  auto* shape = cmd->add_option("--shape", a->shape, "Named shape with --random-weights: llama3-8b, "
+                                "mistral-7b, qwen2-7b, tiny");
+  model->excludes(shape);
+  cmd->add_flag("--random-weights", a->random_weights, "Random weights of --shape, made on the device");
+  cmd->add_option("--lengths", a->lengths, "Comma-separated context lengths (4096, 32k, 1m)")->capture_default_str();
+  cmd->add_option("--decode-tokens", a->decode_tokens, "Tokens decoded after each prefill")->capture_default_str();
+  cmd->add_option("--chunk-size", a->chunk_size, "Prefill chunk in tokens")->capture_default_str();
+  cmd->add_option("--device", a->device)->capture_default_str();
+  cmd->add_option("--dtype", a->dtype)->capture_default_str();
+  cmd->add_option("--seed", a->seed)->capture_default_str();
+  cmd->add_flag("--json", a->json, "One JSON object per measurement, one per line");
+  return [a] {
+    std::vector<std::int64_t> lengths;
+    std::size_t begin = 0;
+    while (begin <= a->lengths.size()) {
+      const auto end = std::min(a->lengths.find(',', begin), a->lengths.size());
+      lengths.push_back(parse_length(a->lengths.substr(begin, end - begin)));
+      begin = end + 1;
+    }
+    if (a->decode_tokens < 0) throw qread::InputError("--decode-tokens must be >= 0");
+    std::unique_ptr<qread::LanguageModel> lm;
+    const qread::ModelOptions options{a->device, a->dtype, {}, {}};
+    if (!a->shape.empty()) {
+      if (!a->random_weights) throw qread::InputError("--shape needs --random-weights");
+      lm = qread::LanguageModel::random(a->shape, options, a->seed);
+    } else if (!a->model_dir.empty()) {
+      lm = qread::LanguageModel::load(a->model_dir, options);
+    } else {
+      throw qread::InputError("bench: give --model DIR or --shape NAME --random-weights");
+    }
+    const auto& s = lm->summary();
+    const std::string name = a->shape.empty() ? a->model_dir : a->shape;
+    if (!a->json)
+      fmt::print("{} ({} layers, hidden {}, {}/{} heads), {} {}, loaded in {:.1f} s\n"
+                 "{:>9} {:>10} {:>12} {:>11} {:>12} {:>12}\n",
+                 name, s.layers, s.hidden_size, s.heads, s.kv_heads, s.device, s.dtype, s.load_seconds,
+                 "length", "prefill s", "prefill tok/s", "decode ms", "GPU peak MiB", "host peak MiB");
+    std::mt19937_64 rng(a->seed);
+    std::uniform_int_distribution<qread::TokenId> token(0, qread::TokenId(s.vocab_size - 1));
+    for (const auto length : lengths) {
+      std::vector<qread::TokenId> ids(length);
+      for (auto& id : ids) id = token(rng);
+      lm->reset();
+      qread::reset_peak_memory();
+      using Clock = std::chrono::steady_clock;
+      auto start = Clock::now();
+      auto logits = lm->feed(ids, a->chunk_size);  // returns logits on the host: a full sync
+      const double prefill = std::chrono::duration<double>(Clock::now() - start).count();
+      start = Clock::now();
+      for (int i = 0; i < a->decode_tokens; ++i) {
+        const qread::TokenId one[] = {token(rng)};
+        logits = lm->feed(one, 1);
+      }
+      const double decode_ms = a->decode_tokens
+          ? 1000.0 * std::chrono::duration<double>(Clock::now() - start).count() / a->decode_tokens : 0.0;
+      const auto memory = qread::memory_usage();
+      if (a->json) {
+        std::cout << nlohmann::json{{"model", name}, {"mode", "origin"}, {"device", s.device},
+                                    {"dtype", s.dtype}, {"length", length}, {"chunk_size", a->chunk_size},
+                                    {"prefill_seconds", prefill}, {"prefill_tokens_per_second", double(length) / prefill},
+                                    {"decode_tokens", a->decode_tokens}, {"decode_ms_per_token", decode_ms},
+                                    {"gpu_peak_bytes", memory.gpu_peak_bytes},
+                                    {"host_peak_bytes", memory.host_peak_bytes}}.dump()
+                  << std::endl;
+      } else {
+        fmt::print("{:>9} {:>10.3f} {:>12.0f} {:>11.2f} {:>12.0f} {:>12.0f}\n", length, prefill,
+                   double(length) / prefill, decode_ms, mib(memory.gpu_peak_bytes), mib(memory.host_peak_bytes));
+      }
+    }
+    return qread::cli::kExitOk;
+  };
+}
+
+}  // namespace
+
+QREAD_CLI_COMMAND("bench", setup_bench);

@@ -1,0 +1,99 @@
+// A language model loaded from a Hugging Face model folder, with generation. Plain C++ types
+// only: the CLI and the UI use the engine through this header, never through LibTorch.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace qread {
+
+using TokenId = std::int32_t;
+
+struct ModelOptions {
+  std::string device = "cpu";  // "cpu", "cuda", "cuda:N"
+  std::string dtype = "auto";  // "auto" (bfloat16 on CUDA, float32 on CPU), "float32", "bfloat16", "float16"
+  // RoPE overrides from the YAML config (`base`, `distance_scale`), as the reference allows.
+  std::optional<double> rope_base;
+  std::optional<double> rope_distance_scale;
+};
+
+struct ModelSummary {
+  std::string architecture, model_type;
+  std::int64_t layers = 0, hidden_size = 0, heads = 0, kv_heads = 0, head_dim = 0, vocab_size = 0;
+  std::int64_t max_position_embeddings = 0;
+  std::string rope_scaling;  // "none", "linear", "dynamic", "llama3"
+  std::string device, dtype;
+  std::int64_t parameters = 0;
+  double load_seconds = 0;
+};
+
+struct SamplingOptions {
+  double temperature = 0.0;  // 0: greedy
+  double top_p = 1.0;
+  int top_k = 0;  // 0: no limit
+  std::uint64_t seed = 0;
+};
+
+struct GenerationOptions {
+  int max_new_tokens = 256;
+  std::int64_t chunk_size = 8192;  // prefill chunk
+  SamplingOptions sampling;
+  std::vector<TokenId> stop_ids;  // besides the model's eos ids
+  bool stop_at_eos = true;
+};
+
+struct GenerationResult {
+  std::vector<TokenId> tokens;  // generated, without the stop token
+  std::string stop_reason;      // "eos", "max_new_tokens", "callback", "cancelled"
+  std::vector<float> last_logits;  // logits after the last prompt token
+  std::int64_t prompt_tokens = 0;
+  double prefill_seconds = 0, decode_seconds = 0;
+};
+
+// Called during prefill with (tokens done, tokens total).
+using ProgressCallback = std::function<void(std::int64_t, std::int64_t)>;
+// Called with each generated id; return false to stop.
+using TokenCallback = std::function<bool(TokenId)>;
+
+class LanguageModel {
+ public:
+  // Throws InputError naming the folder/file/tensor at fault; Error for device problems.
+  static std::unique_ptr<LanguageModel> load(const std::filesystem::path& model_dir,
+                                             const ModelOptions& options = {});
+  // A model of a named shape with seeded random weights, made on the device (for benchmarks:
+  // no download). Shapes: see model_shapes(). Throws InputError on an unknown shape.
+  static std::unique_ptr<LanguageModel> random(const std::string& shape, const ModelOptions& options = {},
+                                               std::uint64_t seed = 0);
+  static std::vector<std::string> model_shapes();
+  virtual ~LanguageModel() = default;
+
+  virtual const ModelSummary& summary() const = 0;
+  virtual const std::vector<TokenId>& eos_ids() const = 0;
+
+  // Forget the context.
+  virtual void reset() = 0;
+  virtual std::int64_t context_length() const = 0;
+
+  // Appends ids to the context in chunks of `chunk_size`; returns the float32 logits after the
+  // last id. Throws Cancelled when `cancel` becomes true (checked between chunks).
+  virtual std::vector<float> feed(std::span<const TokenId> ids, std::int64_t chunk_size,
+                                  const ProgressCallback& progress = {},
+                                  const std::atomic<bool>* cancel = nullptr) = 0;
+
+  // The reference's protocol: reset, prefill prompt[0, n-1) in chunks, feed the last prompt id
+  // alone, then sample one id at a time, feeding each back, until a stop id, max_new_tokens, the
+  // callback returning false, or cancel.
+  virtual GenerationResult generate(std::span<const TokenId> prompt, const GenerationOptions& options,
+                                    const TokenCallback& on_token = {},
+                                    const ProgressCallback& progress = {},
+                                    const std::atomic<bool>* cancel = nullptr) = 0;
+};
+
+}  // namespace qread

@@ -1,0 +1,29 @@
+// The per-layer context memory: everything one attention layer has seen, and how a new chunk of
+// queries attends to it. Each mode (full attention, StreamingLLM, LM-Infinite, InfLLM, Q-LLM,
+// Quest) is one class implementing this interface; the transformer only calls attend().
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+
+namespace qread::memory {
+
+class ContextMemory {
+ public:
+  virtual ~ContextMemory() = default;
+
+  // q: [1, Hq, T, D], k and v: [1, Hkv, T, D], projections of the next T tokens *before* RoPE
+  // (each mode assigns positions its own way). Appends k, v to the memory and returns the
+  // attention output for the T queries, [1, Hq, T, D], each query seeing itself and what came
+  // before it.
+  virtual at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) = 0;
+
+  // Forget everything (a new document).
+  virtual void reset() = 0;
+
+  // Tokens seen since the last reset.
+  virtual std::int64_t length() const = 0;
+};
+
+}  // namespace qread::memory

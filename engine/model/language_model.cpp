@@ -1,0 +1,208 @@
+#include "qread/language_model.hpp"
+
+#include "model/model_config.hpp"
+#include "model/safetensors.hpp"
+#include "model/sampling.hpp"
+#include "model/transformer.hpp"
+#include "qread/error.hpp"
+#include "qread/runtime.hpp"
+
+#include <ATen/ATen.h>
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <chrono>
+
+namespace qread {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+at::Device parse_device(const std::string& name) {
+  if (name != "cpu" && name.rfind("cuda", 0) != 0)
+    throw InputError(fmt::format("device '{}' is not supported (use cpu, cuda or cuda:N)", name));
+  at::Device device(at::kCPU);
+  try {
+    device = at::Device(name);
+  } catch (const std::exception&) {
+    throw InputError(fmt::format("device '{}' is not a valid device name", name));
+  }
+  if (device.is_cuda() && !at::hasCUDA())
+    throw InputError(fmt::format("device '{}': no CUDA device is available to this build", name));
+  return device;
+}
+
+at::ScalarType parse_dtype(const std::string& name, const at::Device& device) {
+  if (name == "auto") return device.is_cuda() ? at::kBFloat16 : at::kFloat;
+  if (name == "float32") return at::kFloat;
+  if (name == "bfloat16") return at::kBFloat16;
+  if (name == "float16") return at::kHalf;
+  throw InputError(fmt::format("dtype '{}' is not supported (use auto, float32, bfloat16, float16)", name));
+}
+
+const char* dtype_name(at::ScalarType t) {
+  return t == at::kFloat ? "float32" : t == at::kBFloat16 ? "bfloat16" : t == at::kHalf ? "float16" : "?";
+}
+
+std::vector<float> to_vector(const at::Tensor& logits) {
+  auto cpu = logits.to(at::kCPU, at::kFloat).contiguous();
+  return {cpu.data_ptr<float>(), cpu.data_ptr<float>() + cpu.numel()};
+}
+
+std::int64_t parameter_count(const model::TransformerWeights& w) {
+  std::int64_t n = w.embed.numel() + w.final_norm.numel();
+  if (!w.lm_head.is_same(w.embed)) n += w.lm_head.numel();
+  for (const auto& l : w.layers)
+    for (const auto* t : {&l.input_norm, &l.post_attention_norm, &l.qkv, &l.qkv_bias, &l.o, &l.o_bias,
+                          &l.gate_up, &l.gate_up_bias, &l.down, &l.down_bias})
+      if (t->defined()) n += t->numel();
+  return n;
+}
+
+class TorchLanguageModel final : public LanguageModel {
+ public:
+  // From a model folder.
+  TorchLanguageModel(const std::filesystem::path& dir, const ModelOptions& options) {
+    const auto start = Clock::now();
+    init_runtime();
+    auto config = model::ModelConfig::load(dir);
+    const at::Device device = parse_device(options.device);
+    const at::ScalarType dtype = parse_dtype(options.dtype, device);
+    auto store = model::WeightStore::open(dir);
+    at::NoGradGuard no_grad;
+    auto weights = model::load_weights(store, config, device, dtype);
+    finish(std::move(config), std::move(weights), options, device, dtype, start);
+  }
+
+  // Random weights of a named shape.
+  TorchLanguageModel(const std::string& shape, const ModelOptions& options, std::uint64_t seed) {
+    const auto start = Clock::now();
+    init_runtime();
+    auto config = model::shape_config(shape);
+    const at::Device device = parse_device(options.device);
+    const at::ScalarType dtype = parse_dtype(options.dtype, device);
+    at::NoGradGuard no_grad;
+    auto weights = model::random_weights(config, device, dtype, seed);
+    finish(std::move(config), std::move(weights), options, device, dtype, start);
+  }
+
+  void finish(model::ModelConfig config, model::TransformerWeights weights, const ModelOptions& options,
+              const at::Device& device, at::ScalarType dtype, Clock::time_point start) {
+    auto rope = std::make_unique<model::Rope>(config, options.rope_base, options.rope_distance_scale, device);
+    eos_ids_ = config.eos_token_ids;
+
+    summary_.architecture = config.architecture;
+    summary_.model_type = config.model_type;
+    summary_.layers = config.num_layers;
+    summary_.hidden_size = config.hidden_size;
+    summary_.heads = config.num_heads;
+    summary_.kv_heads = config.num_kv_heads;
+    summary_.head_dim = config.head_dim;
+    summary_.vocab_size = config.vocab_size;
+    summary_.max_position_embeddings = config.max_position_embeddings;
+    summary_.rope_scaling = model::rope_scaling_name(config.rope_scaling.kind);
+    summary_.device = device.str();
+    summary_.dtype = dtype_name(dtype);
+    summary_.parameters = parameter_count(weights);
+    model_ = std::make_unique<model::Transformer>(std::move(config), std::move(weights), std::move(rope));
+    summary_.load_seconds = seconds_since(start);
+  }
+
+  const ModelSummary& summary() const override { return summary_; }
+  const std::vector<TokenId>& eos_ids() const override { return eos_ids_; }
+  void reset() override { model_->reset(); }
+  std::int64_t context_length() const override { return model_->length(); }
+
+  std::vector<float> feed(std::span<const TokenId> ids, std::int64_t chunk_size,
+                          const ProgressCallback& progress, const std::atomic<bool>* cancel) override {
+    if (ids.empty()) throw InputError("feed: no token ids");
+    if (chunk_size <= 0) throw InputError(fmt::format("chunk_size must be positive, got {}", chunk_size));
+    check_ids(ids);
+    at::NoGradGuard no_grad;
+    auto all = at::tensor(std::vector<std::int64_t>(ids.begin(), ids.end()), at::kLong);
+    at::Tensor logits;
+    const auto total = std::int64_t(ids.size());
+    for (std::int64_t start = 0; start < total; start += chunk_size) {
+      if (cancel && cancel->load()) throw Cancelled();
+      const auto n = std::min(chunk_size, total - start);
+      logits = model_->forward(all.narrow(0, start, n));
+      if (progress) progress(start + n, total);
+    }
+    return to_vector(logits);
+  }
+
+  GenerationResult generate(std::span<const TokenId> prompt, const GenerationOptions& options,
+                            const TokenCallback& on_token, const ProgressCallback& progress,
+                            const std::atomic<bool>* cancel) override {
+    if (prompt.empty()) throw InputError("generate: the prompt has no tokens");
+    if (options.max_new_tokens < 0)
+      throw InputError(fmt::format("max_new_tokens must be >= 0, got {}", options.max_new_tokens));
+    GenerationResult result;
+    result.prompt_tokens = std::int64_t(prompt.size());
+    reset();
+    auto start = Clock::now();
+    if (prompt.size() > 1) feed(prompt.first(prompt.size() - 1), options.chunk_size, progress, cancel);
+    std::vector<float> logits = feed(prompt.last(1), 1, {}, cancel);
+    if (progress) progress(result.prompt_tokens, result.prompt_tokens);
+    result.last_logits = logits;
+    result.prefill_seconds = seconds_since(start);
+
+    start = Clock::now();
+    std::vector<TokenId> stops = options.stop_ids;
+    if (options.stop_at_eos) stops.insert(stops.end(), eos_ids_.begin(), eos_ids_.end());
+    model::Sampler sampler(options.sampling);
+    result.stop_reason = "max_new_tokens";
+    for (int i = 0; i < options.max_new_tokens; ++i) {
+      if (cancel && cancel->load()) {
+        result.stop_reason = "cancelled";
+        break;
+      }
+      const TokenId next = sampler.next(logits);
+      if (std::find(stops.begin(), stops.end(), next) != stops.end()) {
+        result.stop_reason = "eos";
+        break;
+      }
+      result.tokens.push_back(next);
+      if (on_token && !on_token(next)) {
+        result.stop_reason = "callback";
+        break;
+      }
+      if (i + 1 == options.max_new_tokens) break;  // no need to run the last token through
+      const TokenId one[] = {next};
+      logits = feed(one, 1, {}, nullptr);
+    }
+    result.decode_seconds = seconds_since(start);
+    return result;
+  }
+
+ private:
+  void check_ids(std::span<const TokenId> ids) const {
+    for (std::size_t i = 0; i < ids.size(); ++i)
+      if (ids[i] < 0 || ids[i] >= summary_.vocab_size)
+        throw InputError(fmt::format("token id {} at position {} is outside the vocabulary [0, {})",
+                                     ids[i], i, summary_.vocab_size));
+  }
+
+  ModelSummary summary_;
+  std::vector<TokenId> eos_ids_;
+  std::unique_ptr<model::Transformer> model_;
+};
+
+}  // namespace
+
+std::unique_ptr<LanguageModel> LanguageModel::load(const std::filesystem::path& model_dir,
+                                                   const ModelOptions& options) {
+  return std::make_unique<TorchLanguageModel>(model_dir, options);
+}
+
+std::unique_ptr<LanguageModel> LanguageModel::random(const std::string& shape, const ModelOptions& options,
+                                                     std::uint64_t seed) {
+  return std::make_unique<TorchLanguageModel>(shape, options, seed);
+}
+
+std::vector<std::string> LanguageModel::model_shapes() { return model::shape_names(); }
+
+}  // namespace qread

@@ -1,0 +1,5 @@
+# Model files without LibTorch: config.json, safetensors.
+target_sources(qread_engine_core PRIVATE
+  model/model_config.cpp
+  model/safetensors.cpp
+  model/model_maker.cpp)

@@ -1,0 +1,221 @@
+#include "model/transformer.hpp"
+
+#include "memory/dense_memory.hpp"
+#include "model/safetensors.hpp"
+#include "qread/error.hpp"
+
+#include <ATen/ATen.h>
+#include <fmt/core.h>
+#include <fmt/ranges.h>
+
+namespace qread::model {
+namespace {
+
+at::ScalarType scalar_type_of(DType dtype, const TensorView& view) {
+  switch (dtype) {
+    case DType::F32: return at::kFloat;
+    case DType::F16: return at::kHalf;
+    case DType::BF16: return at::kBFloat16;
+    case DType::F64: return at::kDouble;
+    default:
+      throw InputError(fmt::format("{}: tensor '{}' has dtype {}, expected a floating type",
+                                   view.file.string(), view.name, dtype_name(dtype)));
+  }
+}
+
+class Loader {
+ public:
+  Loader(const WeightStore& store, const at::Device& device, at::ScalarType dtype)
+      : store_(store), device_(device), dtype_(dtype) {}
+
+  // A view of the mapped bytes as a CPU tensor (no copy).
+  at::Tensor view(const std::string& name, const std::vector<std::int64_t>& shape) const {
+    const TensorView& t = store_.get(name);
+    if (t.shape != shape)
+      throw InputError(fmt::format("{}: tensor '{}' has shape [{}], the config implies [{}]",
+                                   t.file.string(), name, fmt::join(t.shape, ", "), fmt::join(shape, ", ")));
+    return at::from_blob(const_cast<std::byte*>(t.bytes.data()), t.shape,
+                         at::TensorOptions().dtype(scalar_type_of(t.dtype, t)));
+  }
+
+  bool has(const std::string& name) const { return store_.find(name) != nullptr; }
+
+  at::Tensor load(const std::string& name, const std::vector<std::int64_t>& shape) const {
+    // clone() only when .to() would alias the read-only mapping (same dtype, CPU).
+    auto src = view(name, shape);
+    auto out = src.to(device_, dtype_);
+    return out.data_ptr() == src.data_ptr() ? out.clone() : out;
+  }
+
+  // Several matrices stacked along rows, written straight into one tensor on the device.
+  at::Tensor stacked(const std::vector<std::pair<std::string, std::vector<std::int64_t>>>& parts) const {
+    std::int64_t rows = 0;
+    for (const auto& [name, shape] : parts) rows += shape[0];
+    std::vector<std::int64_t> out_shape = parts.front().second;
+    out_shape[0] = rows;
+    auto out = at::empty(out_shape, at::TensorOptions().device(device_).dtype(dtype_));
+    std::int64_t row = 0;
+    for (const auto& [name, shape] : parts) {
+      out.narrow(0, row, shape[0]).copy_(view(name, shape));
+      row += shape[0];
+    }
+    return out;
+  }
+
+ private:
+  const WeightStore& store_;
+  at::Device device_;
+  at::ScalarType dtype_;
+};
+
+}  // namespace
+
+TransformerWeights load_weights(const WeightStore& store, const ModelConfig& c,
+                                const at::Device& device, at::ScalarType dtype) {
+  Loader L(store, device, dtype);
+  const std::int64_t H = c.hidden_size, D = c.head_dim, q_out = c.num_heads * D,
+                     kv_out = c.num_kv_heads * D, I = c.intermediate_size;
+  TransformerWeights w;
+  w.embed = L.load("model.embed_tokens.weight", {c.vocab_size, H});
+  for (std::int64_t i = 0; i < c.num_layers; ++i) {
+    const std::string p = fmt::format("model.layers.{}.", i);
+    LayerWeights l;
+    l.input_norm = L.load(p + "input_layernorm.weight", {H});
+    l.post_attention_norm = L.load(p + "post_attention_layernorm.weight", {H});
+    l.qkv = L.stacked({{p + "self_attn.q_proj.weight", {q_out, H}},
+                       {p + "self_attn.k_proj.weight", {kv_out, H}},
+                       {p + "self_attn.v_proj.weight", {kv_out, H}}});
+    if (c.qkv_bias)
+      l.qkv_bias = L.stacked({{p + "self_attn.q_proj.bias", {q_out}},
+                              {p + "self_attn.k_proj.bias", {kv_out}},
+                              {p + "self_attn.v_proj.bias", {kv_out}}});
+    l.o = L.load(p + "self_attn.o_proj.weight", {H, q_out});
+    if (c.o_bias) l.o_bias = L.load(p + "self_attn.o_proj.bias", {H});
+    l.gate_up = L.stacked({{p + "mlp.gate_proj.weight", {I, H}}, {p + "mlp.up_proj.weight", {I, H}}});
+    l.down = L.load(p + "mlp.down_proj.weight", {H, I});
+    if (c.mlp_bias) {
+      l.gate_up_bias = L.stacked({{p + "mlp.gate_proj.bias", {I}}, {p + "mlp.up_proj.bias", {I}}});
+      l.down_bias = L.load(p + "mlp.down_proj.bias", {H});
+    }
+    w.layers.push_back(std::move(l));
+  }
+  w.final_norm = L.load("model.norm.weight", {H});
+  if (L.has("lm_head.weight") && !c.tie_word_embeddings)
+    w.lm_head = L.load("lm_head.weight", {c.vocab_size, H});
+  else if (c.tie_word_embeddings)
+    w.lm_head = w.embed;
+  else
+    store.get("lm_head.weight");  // throws: names the missing tensor
+  return w;
+}
+
+TransformerWeights random_weights(const ModelConfig& c, const at::Device& device, at::ScalarType dtype,
+                                  std::uint64_t seed) {
+  at::manual_seed(seed);
+  auto opts = at::TensorOptions().device(device).dtype(dtype);
+  auto normal = [&](std::vector<std::int64_t> shape) { return at::randn(shape, opts).mul_(0.02); };
+  auto ones = [&](std::int64_t n) { return at::ones({n}, opts); };
+  const std::int64_t H = c.hidden_size, D = c.head_dim, I = c.intermediate_size,
+                     qkv = (c.num_heads + 2 * c.num_kv_heads) * D;
+  TransformerWeights w;
+  w.embed = normal({c.vocab_size, H});
+  for (std::int64_t i = 0; i < c.num_layers; ++i) {
+    LayerWeights l;
+    l.input_norm = ones(H);
+    l.post_attention_norm = ones(H);
+    l.qkv = normal({qkv, H});
+    if (c.qkv_bias) l.qkv_bias = normal({qkv});
+    l.o = normal({H, c.num_heads * D});
+    l.gate_up = normal({2 * I, H});
+    l.down = normal({H, I});
+    w.layers.push_back(std::move(l));
+  }
+  w.final_norm = ones(H);
+  w.lm_head = c.tie_word_embeddings ? w.embed : normal({c.vocab_size, H});
+  return w;
+}
+
+namespace {
+ModelConfig shape(std::string arch, std::string type, std::int64_t vocab, std::int64_t hidden,
+                  std::int64_t inter, std::int64_t layers, std::int64_t heads, std::int64_t kv_heads,
+                  double theta, std::int64_t max_pos) {
+  ModelConfig c;
+  c.architecture = std::move(arch);
+  c.model_type = std::move(type);
+  c.vocab_size = vocab;
+  c.hidden_size = hidden;
+  c.intermediate_size = inter;
+  c.num_layers = layers;
+  c.num_heads = heads;
+  c.num_kv_heads = kv_heads;
+  c.head_dim = hidden / heads;
+  c.rope_theta = theta;
+  c.max_position_embeddings = max_pos;
+  c.rms_norm_eps = 1e-5;
+  c.qkv_bias = c.model_type == "qwen2";
+  c.torch_dtype = "bfloat16";
+  return c;
+}
+}  // namespace
+
+std::vector<std::string> shape_names() { return {"llama3-8b", "mistral-7b", "qwen2-7b", "tiny"}; }
+
+ModelConfig shape_config(const std::string& name) {
+  if (name == "llama3-8b") return shape("LlamaForCausalLM", "llama", 128256, 4096, 14336, 32, 32, 8, 500000.0, 8192);
+  if (name == "mistral-7b") return shape("MistralForCausalLM", "mistral", 32000, 4096, 14336, 32, 32, 8, 1000000.0, 32768);
+  if (name == "qwen2-7b") return shape("Qwen2ForCausalLM", "qwen2", 152064, 3584, 18944, 28, 28, 4, 1000000.0, 32768);
+  if (name == "tiny") return shape("LlamaForCausalLM", "llama", 512, 256, 688, 2, 4, 2, 10000.0, 4096);
+  throw InputError(fmt::format("shape '{}' is not one of {}", name, fmt::join(shape_names(), ", ")));
+}
+
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  auto xf = x.to(at::kFloat);
+  auto normed = xf * at::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
+  return weight * normed.to(x.scalar_type());
+}
+
+Transformer::Transformer(ModelConfig config, TransformerWeights weights, std::unique_ptr<Rope> rope,
+                         const MemoryFactory& memory_for_layer)
+    : config_(std::move(config)), weights_(std::move(weights)), rope_(std::move(rope)) {
+  for (std::int64_t i = 0; i < config_.num_layers; ++i)
+    memories_.push_back(memory_for_layer ? memory_for_layer(i, *rope_)
+                                         : std::make_unique<memory::DenseMemory>(*rope_));
+}
+
+void Transformer::reset() {
+  for (auto& m : memories_) m->reset();
+}
+
+std::int64_t Transformer::length() const { return memories_.empty() ? 0 : memories_.front()->length(); }
+
+at::Tensor Transformer::logits(const at::Tensor& hidden) const {
+  return at::matmul(rms_norm(hidden, weights_.final_norm, config_.rms_norm_eps), weights_.lm_head.t())
+      .to(at::kFloat);
+}
+
+at::Tensor Transformer::forward(const at::Tensor& ids, bool all_logits) {
+  const std::int64_t T = ids.size(0), Hq = config_.num_heads, Hkv = config_.num_kv_heads,
+                     D = config_.head_dim, I = config_.intermediate_size;
+  const double eps = config_.rms_norm_eps;
+  auto x = at::embedding(weights_.embed, ids.to(device(), at::kLong));  // [T, hidden]
+  for (std::int64_t i = 0; i < config_.num_layers; ++i) {
+    const LayerWeights& l = weights_.layers[i];
+    auto h = rms_norm(x, l.input_norm, eps);
+    auto qkv = l.qkv_bias.defined() ? at::addmm(l.qkv_bias, h, l.qkv.t()) : at::matmul(h, l.qkv.t());
+    // [T, heads * D] -> [1, heads, T, D]
+    auto heads = [&](std::int64_t offset, std::int64_t n) {
+      return qkv.narrow(1, offset * D, n * D).view({T, n, D}).transpose(0, 1).unsqueeze(0);
+    };
+    auto attn = memories_[i]->attend(heads(0, Hq), heads(Hq, Hkv), heads(Hq + Hkv, Hkv));
+    attn = attn.squeeze(0).transpose(0, 1).reshape({T, Hq * D});
+    x = x + (l.o_bias.defined() ? at::addmm(l.o_bias, attn, l.o.t()) : at::matmul(attn, l.o.t()));
+    h = rms_norm(x, l.post_attention_norm, eps);
+    auto gate_up = l.gate_up_bias.defined() ? at::addmm(l.gate_up_bias, h, l.gate_up.t())
+                                            : at::matmul(h, l.gate_up.t());
+    auto act = at::silu(gate_up.narrow(1, 0, I)) * gate_up.narrow(1, I, I);
+    x = x + (l.down_bias.defined() ? at::addmm(l.down_bias, act, l.down.t()) : at::matmul(act, l.down.t()));
+  }
+  return all_logits ? logits(x) : logits(x.narrow(0, T - 1, 1)).squeeze(0);
+}
+
+}  // namespace qread::model
