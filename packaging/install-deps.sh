@@ -10,10 +10,14 @@ packages=(
   # engine
   libtorch-dev libsentencepiece-dev libpcre2-dev libyaml-cpp-dev nlohmann-json3-dev
   libcli11-dev libfmt-dev
+  # NFC normalizer of Qwen2's tokenizer.json (optional in CMake; without it text is not normalized)
+  libicu-dev
   # documents
   libpoppler-cpp-dev
   # desktop app and its tests
   qt6-base-dev qt6-charts-dev libpoppler-qt6-dev libgl-dev xvfb xauth
+  # document tests: the R reference manual, a large real PDF (tests/document/test_refman.cpp)
+  r-doc-pdf
 )
 
 missing=()

@@ -4,9 +4,8 @@
 //   qread tokenize --model DIR --decode --text "9906 15" -> Hello
 // `--lines` output is what tools/compare/tokenizers_vs_hf.py compares with HF `tokenizers`.
 #include "command.hpp"
-// The tokenizer interface is plain C++ (no LibTorch); it lives with the engine's model code.
-#include "../../engine/model/tokenizer.hpp"
 #include "qread/error.hpp"
+#include "qread/tokenizer.hpp"
 
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>

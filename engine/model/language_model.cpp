@@ -1,5 +1,7 @@
 #include "qread/language_model.hpp"
 
+#include "memory/block_memory.hpp"
+#include "memory/memory_factory.hpp"
 #include "model/model_config.hpp"
 #include "model/safetensors.hpp"
 #include "model/sampling.hpp"
@@ -93,6 +95,8 @@ class TorchLanguageModel final : public LanguageModel {
               const at::Device& device, at::ScalarType dtype, Clock::time_point start) {
     auto rope = std::make_unique<model::Rope>(config, options.rope_base, options.rope_distance_scale, device);
     eos_ids_ = config.eos_token_ids;
+    options_ = options;
+    device_ = device;
 
     summary_.architecture = config.architecture;
     summary_.model_type = config.model_type;
@@ -113,6 +117,46 @@ class TorchLanguageModel final : public LanguageModel {
 
   const ModelSummary& summary() const override { return summary_; }
   const std::vector<TokenId>& eos_ids() const override { return eos_ids_; }
+  void configure_memory(const AttentionConfig& config, std::optional<TokenSpan> question) override {
+    if (config.perhead) throw InputError("perhead: true is not supported yet (retrieval is per layer)");
+    std::optional<memory::QuestionSpan> span;
+    if (question) span = memory::QuestionSpan{question->begin, question->end};
+    // The reference's context-memory modes use a plain RoPE (no rope_scaling) with the config's
+    // base; full attention and Quest (which keeps true positions) keep the model's own.
+    const bool model_rope = config.mode == MemoryMode::origin || config.mode == MemoryMode::quest;
+    auto rope = std::make_unique<model::Rope>(model_->config(), config.base ? config.base : options_.rope_base,
+                                              config.distance_scale ? config.distance_scale : options_.rope_distance_scale,
+                                              device_, model_rope);
+    const at::Device device = device_;
+    model_->set_memories(std::move(rope), [&](std::int64_t layer, const model::Rope& r) {
+      return memory::make_memory(config, layer, r, span, device);
+    });
+    mode_ = mode_name(config.mode);
+    block_size_ = config.block_size;
+  }
+
+  MemoryReport memory_report() override {
+    MemoryReport report;
+    report.mode = mode_;
+    for (std::int64_t layer = 0; layer < model_->config().num_layers; ++layer) {
+      auto* blocks = dynamic_cast<memory::BlockMemory*>(&model_->memory(layer));
+      if (!blocks) continue;
+      report.block_size = block_size_;
+      report.blocks = blocks->store().size();
+      const auto& c = blocks->store().counters();
+      report.cache_hits += c.cache_hits;
+      report.cache_misses += c.cache_misses;
+      report.bytes_to_device += c.bytes_to_device;
+      for (const auto& r : blocks->retrievals()) {
+        BlockRetrieval out{layer, r.query_start, {}};
+        for (auto id : r.blocks) out.block_starts.push_back(blocks->store().start_of(id));
+        report.retrievals.push_back(std::move(out));
+      }
+      blocks->clear_retrievals();
+    }
+    return report;
+  }
+
   void reset() override { model_->reset(); }
   std::int64_t context_length() const override { return model_->length(); }
 
@@ -187,6 +231,10 @@ class TorchLanguageModel final : public LanguageModel {
   }
 
   ModelSummary summary_;
+  ModelOptions options_;
+  at::Device device_{at::kCPU};
+  std::string mode_ = "origin";
+  std::int64_t block_size_ = 0;
   std::vector<TokenId> eos_ids_;
   std::unique_ptr<model::Transformer> model_;
 };

@@ -15,11 +15,11 @@ at::Tensor rotate_half(const at::Tensor& x) {
 }  // namespace
 
 Rope::Rope(const ModelConfig& config, std::optional<double> base_override,
-           std::optional<double> distance_scale, const at::Device& device)
+           std::optional<double> distance_scale, const at::Device& device, bool use_scaling)
     : head_dim_(config.head_dim),
       base_(base_override.value_or(config.rope_theta)),
       distance_scale_(distance_scale.value_or(1.0)),
-      scaling_(config.rope_scaling),
+      scaling_(use_scaling ? config.rope_scaling : RopeScaling{}),
       max_position_embeddings_(config.max_position_embeddings),
       device_(device) {
   auto f32 = at::TensorOptions().dtype(at::kFloat);

@@ -13,8 +13,10 @@ namespace qread::model {
 
 class Rope {
  public:
+  // `use_scaling` false ignores the config's rope_scaling: the reference's context-memory modes
+  // replace the model's RoPE with a plain one of the same (or overridden) base.
   Rope(const ModelConfig& config, std::optional<double> base_override,
-       std::optional<double> distance_scale, const at::Device& device);
+       std::optional<double> distance_scale, const at::Device& device, bool use_scaling = true);
 
   // x: [..., T, D]; rotated as if its T rows sit at positions start .. start + T - 1.
   // Computed in float32 and returned in x's dtype.

@@ -5,8 +5,10 @@
 #include "qread/error.hpp"
 
 #include <fmt/core.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <fstream>
 
 namespace qread::model {
 
@@ -44,7 +46,51 @@ std::string replace_meta_space(std::string_view piece) {
 
 }  // namespace
 
-SentencePieceTokenizer::SentencePieceTokenizer(const std::filesystem::path& model_file, const TokenizerConfig& config)
+DummyPrefixRule dummy_prefix_rule_of(const std::filesystem::path& tokenizer_json) {
+  using json = nlohmann::json;
+  json j;
+  {
+    std::ifstream in(tokenizer_json, std::ios::binary);
+    if (!in) throw InputError(fmt::format("{}: cannot open", tokenizer_json.string()));
+    try {
+      j = json::parse(in);
+    } catch (const json::exception& e) {
+      throw InputError(fmt::format("{}: not valid JSON: {}", tokenizer_json.string(), e.what()));
+    }
+  }
+  // Components of a (possibly Sequence) normalizer or pre_tokenizer, flattened.
+  std::vector<json> parts;
+  auto flatten = [&](auto&& self, const json& node, const char* list_key) -> void {
+    if (!node.is_object()) return;
+    if (node.value("type", std::string()) == "Sequence" && node.contains(list_key)) {
+      for (const auto& item : node.at(list_key)) self(self, item, list_key);
+    } else {
+      parts.push_back(node);
+    }
+  };
+  if (j.is_object()) {
+    flatten(flatten, j.value("normalizer", json()), "normalizers");
+    flatten(flatten, j.value("pre_tokenizer", json()), "pretokenizers");
+  }
+  for (const auto& p : parts) {
+    const auto type = p.value("type", std::string());
+    if (type == "Prepend" && p.value("prepend", std::string()) == kMetaSpace) return {DummyPrefixRule::Where::EveryStretch, false};
+    if (type == "Metaspace") {
+      std::string scheme = "always";
+      if (p.contains("prepend_scheme") && p.at("prepend_scheme").is_string())
+        scheme = p.at("prepend_scheme").get<std::string>();
+      else if (p.contains("add_prefix_space") && p.at("add_prefix_space").is_boolean())
+        scheme = p.at("add_prefix_space").get<bool>() ? "always" : "never";
+      if (scheme == "first") return {DummyPrefixRule::Where::FirstStretch, true};
+      if (scheme == "never") return {DummyPrefixRule::Where::Nowhere, true};
+      return {DummyPrefixRule::Where::EveryStretch, true};
+    }
+  }
+  return {DummyPrefixRule::Where::Nowhere, false};  // nothing prepends "▁"
+}
+
+SentencePieceTokenizer::SentencePieceTokenizer(const std::filesystem::path& model_file, const TokenizerConfig& config,
+                                               std::optional<DummyPrefixRule> rule)
     : source_(model_file.string()), model_(model_file) {
   const std::int32_t n = model_.vocab_size();
   if (n <= 0) throw InputError(fmt::format("{}: empty SentencePiece vocabulary", source_));
@@ -88,19 +134,30 @@ SentencePieceTokenizer::SentencePieceTokenizer(const std::filesystem::path& mode
   for (TokenId id : config.eos_token_ids)
     if (id >= 0 && id < n && std::find(eos_all_.begin(), eos_all_.end(), id) == eos_all_.end()) eos_all_.push_back(id);
   add_bos_ = config.add_bos_token.value_or(true);  // LlamaTokenizer's default
-  legacy_ = config.legacy.value_or(true);
+  if (rule)
+    rule_ = *rule;
+  else if (config.legacy == false)
+    // What transformers' LlamaTokenizerFast builds for legacy=False (Metaspace, prepend_scheme
+    // "first"): "▁" only at the start of the text, and not before a space.
+    rule_ = {DummyPrefixRule::Where::FirstStretch, true};
 
   // Does the model put "▁" before the first word (normalizer add_dummy_prefix)? The shim does
   // not expose the normalizer spec, so ask the model itself.
   const auto probe = model_.encode("x");
-  dummy_prefix_ = !probe.empty() && pieces_[std::size_t(probe.front())].starts_with(kMetaSpace);
-  if (!legacy_ && model_.unk_id() >= 0) unk_prefix_ids_ = model_.encode(pieces_[std::size_t(model_.unk_id())]).size();
+  model_dummy_prefix_ = !probe.empty() && pieces_[std::size_t(probe.front())].starts_with(kMetaSpace);
+  strips_space_ = model_dummy_prefix_ && rule_.where != DummyPrefixRule::Where::Nowhere;
+  if (model_.unk_id() >= 0) unk_prefix_ids_ = model_.encode(pieces_[std::size_t(model_.unk_id())]).size();
 }
 
 void SentencePieceTokenizer::encode_stretch(std::string_view stretch, bool dummy_prefix,
                                             std::vector<TokenId>& out) const {
   if (stretch.empty()) return;
-  if (dummy_prefix || !dummy_prefix_ || unk_prefix_ids_ == 0) {
+  if (dummy_prefix && !model_dummy_prefix_) {  // wanted, but the model adds none: a space is one
+    const auto ids = model_.encode(" " + std::string(stretch));
+    out.insert(out.end(), ids.begin(), ids.end());
+    return;
+  }
+  if (dummy_prefix || !model_dummy_prefix_ || unk_prefix_ids_ == 0) {
     const auto ids = model_.encode(stretch);
     out.insert(out.end(), ids.begin(), ids.end());
     return;
@@ -114,6 +171,13 @@ void SentencePieceTokenizer::encode_stretch(std::string_view stretch, bool dummy
     out.insert(out.end(), ids.begin() + std::ptrdiff_t(unk_prefix_ids_), ids.end());
   else
     out.insert(out.end(), ids.begin(), ids.end());
+}
+
+bool SentencePieceTokenizer::wants_prefix(std::string_view stretch, bool at_text_start) const {
+  bool want = rule_.where == DummyPrefixRule::Where::EveryStretch ||
+              (rule_.where == DummyPrefixRule::Where::FirstStretch && at_text_start);
+  if (want && rule_.unless_space && (stretch.starts_with(' ') || stretch.starts_with(kMetaSpace))) want = false;
+  return want;
 }
 
 std::vector<TokenId> SentencePieceTokenizer::encode(std::string_view raw_text, bool add_bos) const {
@@ -134,11 +198,13 @@ std::vector<TokenId> SentencePieceTokenizer::encode(std::string_view raw_text, b
       ++i;
       continue;
     }
-    encode_stretch(std::string_view(text).substr(start, i - start), legacy_ || start == 0, out);
+    const auto stretch = std::string_view(text).substr(start, i - start);
+    encode_stretch(stretch, wants_prefix(stretch, start == 0), out);
     out.push_back(hit);
     start = i = i + pieces_[hit].size();
   }
-  encode_stretch(std::string_view(text).substr(start), legacy_ || start == 0, out);
+  const auto stretch = std::string_view(text).substr(start);
+  encode_stretch(stretch, wants_prefix(stretch, start == 0), out);
   return out;
 }
 
@@ -153,7 +219,7 @@ std::string SentencePieceTokenizer::decode(std::span<const TokenId> ids, bool sk
     if (first && !b.empty()) {
       first = false;
       // The dummy prefix: "▁Hello" at the start is "Hello".
-      if (dummy_prefix_ && !special && b.front() == ' ') {
+      if (strips_space_ && !special && b.front() == ' ') {
         bytes.append(b, 1);
         continue;
       }

@@ -168,7 +168,9 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::filesystem::path& path) {
     const bool have_model = std::filesystem::is_regular_file(model_file, ec);
     auto bpe = BpeTokenizer::from_file(json_file, config, have_model ? &sentencepiece_style : nullptr);
     if (bpe) return bpe;
-    // A Llama-2 / Mistral tokenizer.json converted from tokenizer.model: use the original.
+    // A Llama-2 / Mistral tokenizer.json converted from tokenizer.model: encode with the
+    // original, placing "▁" where the tokenizer.json (what transformers runs) places it.
+    return std::make_unique<SentencePieceTokenizer>(model_file, config, dummy_prefix_rule_of(json_file));
   }
   if (std::filesystem::is_regular_file(model_file, ec))
     return std::make_unique<SentencePieceTokenizer>(model_file, config);

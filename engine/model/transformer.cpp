@@ -176,7 +176,13 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
 
 Transformer::Transformer(ModelConfig config, TransformerWeights weights, std::unique_ptr<Rope> rope,
                          const MemoryFactory& memory_for_layer)
-    : config_(std::move(config)), weights_(std::move(weights)), rope_(std::move(rope)) {
+    : config_(std::move(config)), weights_(std::move(weights)) {
+  set_memories(std::move(rope), memory_for_layer);
+}
+
+void Transformer::set_memories(std::unique_ptr<Rope> rope, const MemoryFactory& memory_for_layer) {
+  memories_.clear();
+  rope_ = std::move(rope);
   for (std::int64_t i = 0; i < config_.num_layers; ++i)
     memories_.push_back(memory_for_layer ? memory_for_layer(i, *rope_)
                                          : std::make_unique<memory::DenseMemory>(*rope_));

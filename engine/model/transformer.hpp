@@ -61,6 +61,9 @@ class Transformer {
   // is the largest matrix: prefill skips it for all other positions).
   at::Tensor forward(const at::Tensor& ids, bool all_logits = false);
 
+  // Replaces every layer's context memory (and the RoPE they use); the context is lost.
+  void set_memories(std::unique_ptr<Rope> rope, const MemoryFactory& memory_for_layer);
+
   void reset();
   std::int64_t length() const;
   const ModelConfig& config() const { return config_; }

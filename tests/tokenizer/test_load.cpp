@@ -5,6 +5,8 @@
 #include "qread/error.hpp"
 #include "tokenizer_test_util.hpp"
 
+#include <nlohmann/json.hpp>
+
 using qread::model::load_tokenizer;
 
 class TestLoad : public QObject {
@@ -84,6 +86,45 @@ class TestLoad : public QObject {
       "decoder": {"type": "Sequence", "decoders": [{"type": "ByteFallback"}]},
       "model": {"type": "BPE", "byte_fallback": true, "vocab": {"a": 0}, "merges": []}})");
     QCOMPARE(load_tokenizer(llama2)->kind(), std::string_view("sentencepiece"));
+  }
+
+  void dummyPrefixFromTokenizerJson_data() {
+    QTest::addColumn<QString>("component");  // "normalizer" or "pre_tokenizer"
+    QTest::addColumn<QString>("type");
+    QTest::addColumn<QString>("scheme");
+    QTest::addColumn<QString>("withSpace");  // pieces of " hi<s> yo", joined
+    QTest::addColumn<QString>("plain");      // pieces of "hi<s>yo", joined
+    // Llama-2's conversion: a Prepend normalizer puts "▁" before every stretch, even a space.
+    QTest::addRow("Prepend") << "normalizer" << "Prepend" << "" << "▁▁hi<s>▁▁yo" << "▁hi<s>▁yo";
+    // Metaspace: never before a space; "always" every stretch, "first" the text's start only.
+    QTest::addRow("Metaspace always") << "pre_tokenizer" << "Metaspace" << "always" << "▁hi<s>▁yo" << "▁hi<s>▁yo";
+    QTest::addRow("Metaspace first") << "pre_tokenizer" << "Metaspace" << "first" << "▁hi<s>▁yo" << "▁hi<s>yo";
+    QTest::addRow("Metaspace never") << "pre_tokenizer" << "Metaspace" << "never" << "▁hi<s>▁yo" << "hi<s>yo";
+  }
+  void dummyPrefixFromTokenizerJson() {
+    QFETCH(QString, component);
+    QFETCH(QString, type);
+    QFETCH(QString, scheme);
+    QFETCH(QString, withSpace);
+    QFETCH(QString, plain);
+    nlohmann::json part = {{"type", type.toStdString()}};
+    if (type == "Prepend") part["prepend"] = "\u2581";
+    else part["prepend_scheme"] = scheme.toStdString(), part["replacement"] = "\u2581";
+    nlohmann::json j = {{component.toStdString(), part},
+                        {"model", {{"type", "BPE"}, {"byte_fallback", true}, {"vocab", {{"a", 0}}}, {"merges", nlohmann::json::array()}}}};
+    const auto dir = folder(("prefix-" + type + scheme).toUtf8().constData());
+    std::filesystem::copy_file(spm_model_, dir / "tokenizer.model", std::filesystem::copy_options::overwrite_existing);
+    qread::test::write_text(dir / "tokenizer.json", j.dump());
+    const auto t = load_tokenizer(dir);
+    const auto& spm = dynamic_cast<const qread::model::SentencePieceTokenizer&>(*t);
+    auto joined = [&](std::string_view text) {
+      std::string out;
+      for (auto id : t->encode(text, false)) out += spm.piece(id);
+      return QString::fromStdString(out);
+    };
+    QCOMPARE(joined(" hi<s> yo"), withSpace);
+    QCOMPARE(joined("hi<s>yo"), plain);
+    QCOMPARE(t->decode(t->encode("hi<s>yo", false), true), scheme == "never" || scheme == "first" ? std::string("hiyo") : std::string("hi yo"));
   }
 
   void configFiles() {

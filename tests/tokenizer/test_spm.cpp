@@ -139,8 +139,12 @@ class TestSpm : public QObject {
     qread::model::TokenizerConfig config;
     config.legacy = false;
     const SentencePieceTokenizer t(bpe_path_, config);
-    // The first stretch still gets "▁"; the one after a special token does not.
+    // The first stretch still gets "▁"; the one after a special token does not, nor one that
+    // starts with a space (HF's Metaspace, prepend_scheme "first").
     QCOMPARE(t.encode("hello", false), bpe_->encode("hello", false));
+    std::string joined;
+    for (auto id : t.encode(" hello", false)) joined += t.piece(id);
+    QCOMPARE(joined, std::string("\xE2\x96\x81hello"));
     const auto ids = t.encode("<s>hello", false);
     QCOMPARE(ids.front(), TokenId(1));
     QVERIFY(!t.piece(ids[1]).starts_with("\xE2\x96\x81"));

@@ -5,11 +5,13 @@ For a model folder (a Hugging Face download, or one written by qread's tokenizer
   - with tokenizer.json: the reference is HF `tokenizers` (Tokenizer.from_file), which is what
     transformers' fast tokenizers run;
   - with only tokenizer.model: the reference is `sentencepiece`, with the special-token
-    handling of transformers' LlamaTokenizer: control and unknown pieces written in the text
-    ("<s>", "</s>", "<unk>") are split out first and each stretch between them is encoded on
-    its own (legacy; with tokenizer_config.json "legacy": false, stretches after a special
-    token get no "▁" prefix).
-Prints how many lines are identical and the first mismatches; exits 1 on any mismatch, 2 when
+    handling of the fast tokenizer transformers (4.x) builds from it: control and unknown
+    pieces written in the text ("<s>", "</s>", "<unk>") are split out first and each stretch
+    between them is encoded on its own with its "▁" prefix (legacy); with tokenizer_config.json
+    "legacy": false only the text's first stretch gets the prefix, and not when it starts with
+    a space (Metaspace, prepend_scheme "first").
+With --reference transformers the reference is transformers' AutoTokenizer on the folder (what
+the Q-LLM reference code itself runs). Prints how many lines are identical and the first mismatches; exits 1 on any mismatch, 2 when
 it cannot run. Needs python packages `tokenizers` and/or `sentencepiece` (on the GPU machine).
 
     python3 tools/compare/tokenizers_vs_hf.py MODEL_DIR [--qread build/device/bin/qread]
@@ -88,6 +90,19 @@ class TokenizersReference:
         return self.tok.id_to_token(i)
 
 
+class TransformersReference:
+    def __init__(self, model_dir):
+        from transformers import AutoTokenizer
+        self.tok = AutoTokenizer.from_pretrained(model_dir)
+        self.name = f"transformers AutoTokenizer ({type(self.tok).__name__})"
+
+    def encode_all(self, lines, add_bos):
+        return [self.tok(line, add_special_tokens=add_bos)["input_ids"] for line in lines]
+
+    def piece(self, i):
+        return self.tok.convert_ids_to_tokens(i)
+
+
 class SentencePieceReference:
     def __init__(self, model_dir):
         import sentencepiece
@@ -104,7 +119,12 @@ class SentencePieceReference:
         unk = self.sp.unk_id()
         self.unk_piece = self.sp.id_to_piece(unk) if unk >= 0 else None
         self.unk_len = len(self.sp.encode(self.unk_piece)) if self.unk_piece else 0
-        self.name = "sentencepiece (tokenizer.model, LlamaTokenizer special-token splitting)"
+        self.name = "sentencepiece (tokenizer.model, as transformers' LlamaTokenizerFast splits special tokens)"
+
+    def wants_prefix(self, stretch, at_start):
+        if self.legacy:
+            return True
+        return at_start and not (stretch.startswith(" ") or stretch.startswith("\u2581"))
 
     def encode_stretch(self, text, prefix):
         if not text:
@@ -122,10 +142,10 @@ class SentencePieceReference:
             if hit is None:
                 i += 1
                 continue
-            out += self.encode_stretch(text[start:i], self.legacy or start == 0)
+            out += self.encode_stretch(text[start:i], self.wants_prefix(text[start:i], start == 0))
             out.append(hit[1])
             start = i = i + len(hit[0])
-        out += self.encode_stretch(text[start:], self.legacy or start == 0)
+        out += self.encode_stretch(text[start:], self.wants_prefix(text[start:], start == 0))
         return out
 
     def encode_all(self, lines, add_bos):
@@ -143,7 +163,7 @@ def main():
     ap.add_argument("--lines", type=int, default=6000, help="generated lines (without --input)")
     ap.add_argument("--seed", type=int, default=20240517, help="generator seed (without --input)")
     ap.add_argument("--add-bos", action="store_true", help="compare with special tokens added (post-processor BOS)")
-    ap.add_argument("--reference", choices=["auto", "tokenizers", "sentencepiece"], default="auto")
+    ap.add_argument("--reference", choices=["auto", "tokenizers", "sentencepiece", "transformers"], default="auto")
     ap.add_argument("--show", type=int, default=5, help="mismatches to print")
     a = ap.parse_args()
 
@@ -156,7 +176,8 @@ def main():
     if kind == "sentencepiece" and not has_model:
         fail(f"{model_dir}: no tokenizer.model")
     try:
-        reference = TokenizersReference(model_dir) if kind == "tokenizers" else SentencePieceReference(model_dir)
+        reference = {"tokenizers": TokenizersReference, "sentencepiece": SentencePieceReference,
+                     "transformers": TransformersReference}[kind](model_dir)
     except ImportError as e:
         fail(f"python package missing for the {kind} reference: {e}")
 

@@ -2,6 +2,8 @@
 // only: the CLI and the UI use the engine through this header, never through LibTorch.
 #pragma once
 
+#include "qread/config.hpp"
+
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
@@ -57,6 +59,27 @@ struct GenerationResult {
   double prefill_seconds = 0, decode_seconds = 0;
 };
 
+// [begin, end) token positions, e.g. of the question inside the prompt.
+struct TokenSpan {
+  std::int64_t begin = 0, end = 0;
+};
+
+// Which memory blocks one execution block of one layer retrieved.
+struct BlockRetrieval {
+  std::int64_t layer = 0;
+  std::int64_t query_start = 0;              // absolute position of its first query
+  std::vector<std::int64_t> block_starts;    // absolute first token of each retrieved block
+};
+
+// What the context memory did since the last report (InfLLM / Q-LLM; empty for other modes).
+struct MemoryReport {
+  std::string mode;
+  std::int64_t block_size = 0;
+  std::int64_t blocks = 0;  // memory blocks per layer now
+  std::int64_t cache_hits = 0, cache_misses = 0, bytes_to_device = 0;
+  std::vector<BlockRetrieval> retrievals;
+};
+
 // Called during prefill with (tokens done, tokens total).
 using ProgressCallback = std::function<void(std::int64_t, std::int64_t)>;
 // Called with each generated id; return false to stop.
@@ -76,6 +99,13 @@ class LanguageModel {
 
   virtual const ModelSummary& summary() const = 0;
   virtual const std::vector<TokenId>& eos_ids() const = 0;
+
+  // Selects the context-memory mode of every layer (and the RoPE base/scale overrides of the
+  // config); the context is lost. Q-LLM uses `question`, the question's tokens in the prompt.
+  // The default after load is full attention with the model's own RoPE.
+  virtual void configure_memory(const AttentionConfig& config, std::optional<TokenSpan> question) = 0;
+  // Retrievals since the last call (which are then forgotten) and the counters so far.
+  virtual MemoryReport memory_report() = 0;
 
   // Forget the context.
   virtual void reset() = 0;

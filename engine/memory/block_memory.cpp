@@ -1,0 +1,204 @@
+#include "memory/block_memory.hpp"
+
+#include "memory/multi_stage_attention.hpp"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+
+namespace qread::memory {
+
+BlockMemory::BlockMemory(const model::Rope& rope, const AttentionConfig& config,
+                         std::optional<QuestionSpan> question, const at::Device& device)
+    : rope_(rope),
+      config_(config),
+      question_span_(question),
+      query_aware_(config.mode == MemoryMode::qllm),
+      device_(device),
+      store_(config.max_cached_block, config.cache_strategy, config.score_decay, device) {}
+
+void BlockMemory::reset() {
+  store_.clear();
+  local_k_ = local_v_ = rest_k_ = rest_v_ = rest_score_ = init_k_ = init_v_ = repr_ = question_ = at::Tensor();
+  rest_begin_ = rest_end_ = rest_origin_ = length_ = 0;
+  init_full_ = false;
+  retrievals_.clear();
+}
+
+at::Tensor BlockMemory::expand_heads(const at::Tensor& kv) const {
+  const std::int64_t group = heads_ / kv_heads_;
+  if (group == 1) return kv;
+  const auto t = kv.size(2);
+  return kv.unsqueeze(2).expand({1, kv_heads_, group, t, dim_}).reshape({1, heads_, t, dim_});
+}
+
+at::Tensor BlockMemory::representative_keys() const {
+  return repr_.defined() ? repr_.narrow(0, 0, store_.size()) : at::Tensor();
+}
+
+at::Tensor BlockMemory::attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+  const std::int64_t t = q.size(2), n_local = config_.n_local, exc = config_.exc_block_size;
+  if (!local_k_.defined()) {
+    heads_ = q.size(1);
+    kv_heads_ = k.size(1);
+    dim_ = q.size(3);
+    auto empty_kv = at::empty({1, kv_heads_, 0, dim_}, k.options());
+    local_k_ = local_v_ = rest_k_ = rest_v_ = init_k_ = init_v_ = empty_kv;
+    rest_score_ = at::empty({heads_, 0}, k.options().dtype(at::kFloat));
+  }
+  local_k_ = at::cat({local_k_, k}, 2);
+  local_v_ = at::cat({local_v_, v}, 2);
+  const std::int64_t kv_length = local_k_.size(2);
+  // The whole chunk joins the remainder; [rest_begin_, rest_end_) is what earlier execution
+  // blocks have seen and not yet moved into init or a block.
+  rest_begin_ = 0;
+  rest_end_ = rest_k_.size(2);
+  rest_k_ = at::cat({rest_k_, k}, 2);
+  rest_v_ = at::cat({rest_v_, v}, 2);
+  rest_score_ = at::cat({rest_score_, at::zeros({heads_, t}, rest_score_.options())}, 1);
+  // Global queries all sit at the one angle of position n_local - 1.
+  const auto global_q = rope_.apply_one(q, n_local - 1);
+
+  std::vector<at::Tensor> outputs;
+  for (std::int64_t st = 0; st < t; st += exc) {
+    const std::int64_t ed = std::min(st + exc, t);
+    const std::int64_t kv_st = std::max<std::int64_t>(kv_length + st - t - n_local, 0);
+    const std::int64_t kv_ed = kv_length + ed - t;
+    retrievals_.push_back({length_ + st, {}});
+    auto [out, local_score] = attend_execution_block(
+        q.narrow(2, st, ed - st), local_k_.narrow(2, kv_st, kv_ed - kv_st),
+        local_v_.narrow(2, kv_st, kv_ed - kv_st), global_q.narrow(2, st, ed - st));
+    outputs.push_back(out);
+    absorb(ed - st, local_score, global_q);
+  }
+  length_ += t;
+  if (local_k_.size(2) >= n_local) {
+    local_k_ = local_k_.narrow(2, local_k_.size(2) - n_local, n_local);
+    local_v_ = local_v_.narrow(2, local_v_.size(2) - n_local, n_local);
+  }
+  const std::int64_t kept = rest_k_.size(2) - rest_begin_;
+  rest_k_ = rest_k_.narrow(2, rest_begin_, kept);
+  rest_v_ = rest_v_.narrow(2, rest_begin_, kept);
+  rest_score_ = rest_score_.narrow(1, rest_begin_, kept);
+  rest_origin_ += rest_begin_;
+  rest_begin_ = 0;
+  return outputs.size() == 1 ? outputs.front() : at::cat(outputs, 2);
+}
+
+std::vector<std::int64_t> BlockMemory::select_blocks(const at::Tensor& global_q) {
+  const std::int64_t blocks = store_.size();
+  if (blocks == 0) return {};
+  auto mean_query = global_q.mean(2).reshape({heads_ * dim_});  // [Hq * D]
+  auto keys = repr_.narrow(0, 0, blocks);
+  auto scores = at::matmul(keys, mean_query);
+  if (query_aware_ && question_.defined()) scores = scores + config_.question_weight * at::matmul(keys, question_);
+  auto chosen = std::get<1>(scores.topk(std::min(config_.topk, blocks))).to(at::kCPU);
+  std::vector<std::int64_t> ids(chosen.data_ptr<std::int64_t>(), chosen.data_ptr<std::int64_t>() + chosen.numel());
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+std::pair<at::Tensor, at::Tensor> BlockMemory::attend_execution_block(const at::Tensor& q,
+                                                                      const at::Tensor& local_k,
+                                                                      const at::Tensor& local_v,
+                                                                      const at::Tensor& global_q) {
+  const std::int64_t len_q = q.size(2), len_k = local_k.size(2), n_local = config_.n_local;
+  MultiStageAttention attention;
+  // Stage 1: the local window, rotated by relative position inside it.
+  attention.add_stage(rope_.apply(q, len_k - len_q), rope_.apply(local_k, 0), local_v,
+                      window_mask(len_q, len_k, len_k - len_q, n_local, q.device()), /*want_score=*/true);
+
+  // Stage 2: retrieved blocks, init tokens and the remainder outside the window, unrotated.
+  const auto ids = select_blocks(global_q);
+  retrievals_.back().blocks = ids;
+  auto [block_k, block_v] = store_.retrieve(ids);
+  const std::int64_t rest_taken = std::max<std::int64_t>(rest_end_ - rest_begin_ + len_q - n_local, 0);
+  std::vector<at::Tensor> ks, vs;
+  if (block_k.defined()) {
+    ks.push_back(block_k);
+    vs.push_back(block_v);
+  }
+  ks.push_back(init_k_);
+  vs.push_back(init_v_);
+  ks.push_back(rest_k_.narrow(2, rest_begin_, rest_taken));
+  vs.push_back(rest_v_.narrow(2, rest_begin_, rest_taken));
+  auto global_k = at::cat(ks, 2), global_v = at::cat(vs, 2);
+  const std::int64_t rest_offset = std::int64_t(ids.size()) * config_.block_size + init_k_.size(2);
+  // The reference's mask for this stage: dist = i - j + remainder length + rest_offset >= n_local.
+  attention.add_stage(global_q, global_k, global_v,
+                      complement_window_mask(len_q, global_k.size(2), rest_k_.size(2) + rest_offset, n_local,
+                                             q.device()),
+                      /*want_score=*/config_.cache_strategy == CacheStrategy::lru_s);
+  auto out = attention.finish();
+
+  if (config_.cache_strategy == CacheStrategy::lru_s && !ids.empty()) {
+    const auto n = std::int64_t(ids.size());
+    auto per_block = attention.score(1)
+                         .narrow(1, 0, n * config_.block_size)
+                         .view({heads_, n, config_.block_size})
+                         .sum(-1)
+                         .sum(0)
+                         .to(at::kCPU, at::kDouble);
+    store_.add_scores(ids, std::vector<double>(per_block.data_ptr<double>(), per_block.data_ptr<double>() + n));
+  }
+  return {out, attention.score(0)};
+}
+
+void BlockMemory::absorb(std::int64_t exec_length, const at::Tensor& local_score,
+                         const at::Tensor& chunk_global_q) {
+  const std::int64_t n_local = config_.n_local, block = config_.block_size;
+  const std::int64_t end = rest_end_ + exec_length;
+  std::int64_t begin = rest_begin_, live = end - begin;
+  // The local attention the window's keys just received (the last exec_length + n_local of them).
+  const std::int64_t scored = std::min(local_score.size(1), exec_length + n_local);
+  rest_score_.narrow(1, end - scored, scored).add_(local_score.narrow(1, local_score.size(1) - scored, scored));
+
+  if (!init_full_ && live > n_local) {
+    const std::int64_t take = std::min(config_.n_init - init_k_.size(2), live - n_local);
+    init_k_ = at::cat({init_k_, rest_k_.narrow(2, begin, take)}, 2);
+    init_v_ = at::cat({init_v_, rest_v_.narrow(2, begin, take)}, 2);
+    begin += take;
+    live -= take;
+    init_full_ = init_k_.size(2) == config_.n_init;
+    if (query_aware_ && !question_.defined() && question_span_ && question_span_->end > question_span_->begin)
+      set_question(chunk_global_q);
+  }
+
+  while (live - block >= n_local) {
+    live -= block;
+    store_.add(rest_k_.narrow(2, begin, block), rest_v_.narrow(2, begin, block), rest_origin_ + begin);
+    // Representative key: per query head, the mean of the repr_topk keys with most local attention.
+    auto keys = expand_heads(rest_k_.narrow(2, begin, block)).squeeze(0);  // [Hq, block, D]
+    auto best = std::get<1>(rest_score_.narrow(1, begin, block).topk(config_.repr_topk, 1));  // [Hq, r]
+    auto repr = keys.gather(1, best.unsqueeze(-1).expand({heads_, config_.repr_topk, dim_}))
+                    .mean(1)
+                    .reshape({1, heads_ * dim_});
+    const std::int64_t row = store_.size() - 1;
+    if (!repr_.defined() || row >= repr_.size(0)) {
+      auto grown = at::empty({std::max<std::int64_t>(16, 2 * (repr_.defined() ? repr_.size(0) : 0)), heads_ * dim_},
+                             repr.options());
+      if (row > 0) grown.narrow(0, 0, row).copy_(repr_.narrow(0, 0, row));
+      repr_ = grown;
+    }
+    repr_.narrow(0, row, 1).copy_(repr);
+    begin += block;
+  }
+  rest_end_ = end;
+  rest_begin_ = begin;
+}
+
+void BlockMemory::set_question(const at::Tensor& chunk_global_q) {
+  // The question's tokens, by their index in this chunk and in the remainder (the reference's
+  // convention; both are absolute positions when the question lies in the first chunk).
+  auto clamp = [](std::int64_t x, std::int64_t n) { return std::clamp<std::int64_t>(x, 0, n); };
+  const auto qb = clamp(question_span_->begin, chunk_global_q.size(2)), qe = clamp(question_span_->end, chunk_global_q.size(2));
+  const auto sb = clamp(question_span_->begin, rest_score_.size(1)), se = clamp(question_span_->end, rest_score_.size(1));
+  const std::int64_t n = std::min(qe - qb, se - sb);
+  if (n <= 0) return;
+  auto queries = chunk_global_q.narrow(2, qb, n).squeeze(0);                 // [Hq, n, D]
+  const std::int64_t r = std::min(config_.repr_topk, n);
+  auto best = std::get<1>(rest_score_.narrow(1, sb, n).topk(r, 1));             // [Hq, r]
+  question_ = queries.gather(1, best.unsqueeze(-1).expand({heads_, r, dim_})).mean(1).reshape({heads_ * dim_});
+}
+
+}  // namespace qread::memory

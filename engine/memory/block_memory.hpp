@@ -1,0 +1,82 @@
+// InfLLM and Q-LLM (seeds 000, 001): the context is split into init tokens (n_init), a local window
+// (n_local) and memory blocks of block_size tokens offloaded to host RAM, each with a
+// representative key (the mean of its repr_topk keys that received the most local attention).
+// Queries are processed in execution blocks of exc_block_size; each retrieves the topk blocks
+// whose representative keys best match the execution block's mean query, and attends to the local
+// window plus the init tokens, the retrieved blocks and the not-yet-blocked remainder with one
+// softmax. Q-LLM adds question_weight times the question vector (from the question's tokens) to
+// the retrieval score. Positions follow the reference: the window by relative position, memory
+// keys unrotated, global queries at the one angle of position n_local - 1.
+#pragma once
+
+#include "memory/block_store.hpp"
+#include "memory/context_memory.hpp"
+#include "model/rope.hpp"
+#include "qread/config.hpp"
+
+#include <optional>
+#include <utility>
+#include <vector>
+
+namespace qread::memory {
+
+// Token span [begin, end) of the question inside the prompt.
+struct QuestionSpan {
+  std::int64_t begin = 0, end = 0;
+};
+
+// Which blocks one execution block retrieved.
+struct Retrieval {
+  std::int64_t query_start = 0;  // absolute position of the execution block's first query
+  std::vector<std::int64_t> blocks;
+};
+
+class BlockMemory : public ContextMemory {
+ public:
+  // `question` is used only when `question_weight` applies (Q-LLM); InfLLM passes none.
+  BlockMemory(const model::Rope& rope, const AttentionConfig& config, std::optional<QuestionSpan> question,
+              const at::Device& device);
+
+  at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) override;
+  void reset() override;
+  std::int64_t length() const override { return length_; }
+
+  const BlockStore& store() const { return store_; }
+  const std::vector<Retrieval>& retrievals() const { return retrievals_; }
+  void clear_retrievals() { retrievals_.clear(); }
+  // The question vector, [Hq * D], once set; undefined before.
+  const at::Tensor& question_vector() const { return question_; }
+  // Representative keys of all blocks, [blocks, Hq * D].
+  at::Tensor representative_keys() const;
+
+ private:
+  // The output for one execution block and the local attention its window keys received.
+  std::pair<at::Tensor, at::Tensor> attend_execution_block(const at::Tensor& q, const at::Tensor& local_k,
+                                                           const at::Tensor& local_v, const at::Tensor& global_q);
+  std::vector<std::int64_t> select_blocks(const at::Tensor& global_q);
+  void absorb(std::int64_t exec_length, const at::Tensor& local_score, const at::Tensor& chunk_global_q);
+  void set_question(const at::Tensor& chunk_global_q);
+  at::Tensor expand_heads(const at::Tensor& kv) const;  // [1, Hkv, T, D] -> [1, Hq, T, D]
+
+  const model::Rope& rope_;
+  AttentionConfig config_;
+  std::optional<QuestionSpan> question_span_;
+  bool query_aware_;
+  at::Device device_;
+  BlockStore store_;
+
+  std::int64_t heads_ = 0, kv_heads_ = 0, dim_ = 0;
+  at::Tensor local_k_, local_v_;         // [1, Hkv, <= n_local (+ chunk while attending), D], unrotated
+  at::Tensor rest_k_, rest_v_;           // the remainder: tokens not yet in init or a block
+  at::Tensor rest_score_;                // [Hq, remainder], accumulated local attention
+  std::int64_t rest_begin_ = 0, rest_end_ = 0;  // the live part of the remainder during a chunk
+  std::int64_t rest_origin_ = 0;         // absolute position of remainder index 0
+  at::Tensor init_k_, init_v_;
+  bool init_full_ = false;
+  at::Tensor repr_;                      // [capacity, Hq * D]; rows [0, blocks) valid
+  at::Tensor question_;                  // [Hq * D]
+  std::int64_t length_ = 0;
+  std::vector<Retrieval> retrievals_;
+};
+
+}  // namespace qread::memory

@@ -1,0 +1,117 @@
+#include "memory/block_store.hpp"
+
+#include "qread/error.hpp"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+
+namespace qread::memory {
+
+BlockStore::BlockStore(std::int64_t capacity, CacheStrategy strategy, std::optional<double> score_decay,
+                       const at::Device& device)
+    : capacity_(capacity),
+      strategy_(strategy),
+      score_decay_(score_decay.value_or(1.0)),
+      device_(device),
+      on_device_(!device.is_cpu()) {}
+
+void BlockStore::clear() {
+  blocks_.clear();
+  cached_.clear();
+  free_slots_.clear();
+  cache_k_ = cache_v_ = at::Tensor();
+  clock_ = 0;
+  counters_ = {};
+}
+
+std::int64_t BlockStore::add(const at::Tensor& k, const at::Tensor& v, std::int64_t start) {
+  Block b;
+  if (on_device_) {
+    // Host copies in page-locked memory, so that loading them back can be asynchronous.
+    b.k = at::empty(k.sizes(), k.options().device(at::kCPU).pinned_memory(true));
+    b.v = at::empty(v.sizes(), v.options().device(at::kCPU).pinned_memory(true));
+    b.k.copy_(k);
+    b.v.copy_(v);
+  } else {
+    b.k = k.contiguous().clone();
+    b.v = v.contiguous().clone();
+  }
+  b.start = start;
+  blocks_.push_back(std::move(b));
+  return std::int64_t(blocks_.size()) - 1;
+}
+
+std::vector<std::int64_t> BlockStore::eviction_order() const {
+  std::vector<Cached> order = cached_;
+  std::stable_sort(order.begin(), order.end(), [](const Cached& a, const Cached& b) { return a.score < b.score; });
+  std::vector<std::int64_t> ids;
+  for (const auto& c : order) ids.push_back(c.id);
+  return ids;
+}
+
+void BlockStore::evict_for(const std::vector<std::int64_t>& ids) {
+  auto cached = [&](std::int64_t id) {
+    return std::any_of(cached_.begin(), cached_.end(), [&](const Cached& c) { return c.id == id; });
+  };
+  std::int64_t to_remove = std::int64_t(cached_.size()) - capacity_;
+  for (auto id : ids)
+    if (!cached(id)) ++to_remove;
+  if (to_remove <= 0) return;
+  for (auto victim : eviction_order()) {
+    if (std::find(ids.begin(), ids.end(), victim) != ids.end()) continue;
+    auto it = std::find_if(cached_.begin(), cached_.end(), [&](const Cached& c) { return c.id == victim; });
+    if (blocks_[victim].slot >= 0) free_slots_.push_back(blocks_[victim].slot);
+    blocks_[victim].slot = -1;
+    cached_.erase(it);
+    if (--to_remove == 0) return;
+  }
+}
+
+std::pair<at::Tensor, at::Tensor> BlockStore::retrieve(const std::vector<std::int64_t>& ids) {
+  for (auto id : ids)
+    if (id < 0 || id >= size()) throw Error("block store: no block " + std::to_string(id));
+  evict_for(ids);
+  ++clock_;
+  std::vector<at::Tensor> ks, vs;
+  for (auto id : ids) {
+    Block& b = blocks_[id];
+    auto it = std::find_if(cached_.begin(), cached_.end(), [&](const Cached& c) { return c.id == id; });
+    if (it == cached_.end()) {
+      ++counters_.cache_misses;
+      cached_.push_back({id, 0.0});
+      it = cached_.end() - 1;
+      if (on_device_) {
+        if (!cache_k_.defined()) {
+          auto shape = b.k.sizes().vec();
+          shape[0] = capacity_;
+          cache_k_ = at::empty(shape, b.k.options().device(device_).pinned_memory(false));
+          cache_v_ = at::empty(shape, b.v.options().device(device_).pinned_memory(false));
+          for (std::int64_t s = capacity_ - 1; s >= 0; --s) free_slots_.push_back(s);
+        }
+        b.slot = free_slots_.back();
+        free_slots_.pop_back();
+        cache_k_.narrow(0, b.slot, 1).copy_(b.k, /*non_blocking=*/true);
+        cache_v_.narrow(0, b.slot, 1).copy_(b.v, /*non_blocking=*/true);
+        counters_.bytes_to_device += 2 * b.k.numel() * std::int64_t(b.k.element_size());
+      }
+    } else {
+      ++counters_.cache_hits;
+    }
+    it->score = strategy_ == CacheStrategy::lru ? double(clock_) : 0.0;
+    ks.push_back(on_device_ ? cache_k_.narrow(0, b.slot, 1) : b.k);
+    vs.push_back(on_device_ ? cache_v_.narrow(0, b.slot, 1) : b.v);
+  }
+  if (ids.empty()) return {};
+  return {at::cat(ks, 2), at::cat(vs, 2)};
+}
+
+void BlockStore::add_scores(const std::vector<std::int64_t>& ids, const std::vector<double>& attention) {
+  if (strategy_ != CacheStrategy::lru_s) return;
+  for (auto& c : cached_) c.score *= score_decay_;
+  for (std::size_t i = 0; i < ids.size(); ++i)
+    for (auto& c : cached_)
+      if (c.id == ids[i]) c.score += attention[i];
+}
+
+}  // namespace qread::memory

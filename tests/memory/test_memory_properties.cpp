@@ -1,0 +1,272 @@
+// Properties of the context-memory modes on random inputs:
+//  - each windowed mode equals full attention while the window covers the whole sequence;
+//  - the multi-stage merge equals one softmax over the concatenated stages;
+//  - Q-LLM retrieves a block aligned with the question that InfLLM misses when the chunk's
+//    queries point elsewhere;
+//  - LRU and LRU-S evict in the documented order.
+#include "memory/block_memory.hpp"
+#include "memory/block_store.hpp"
+#include "memory/dense_memory.hpp"
+#include "memory/memory_factory.hpp"
+#include "memory/multi_stage_attention.hpp"
+#include "memory/quest_memory.hpp"
+#include "model/rope.hpp"
+#include "test_support.hpp"
+
+#include <ATen/ATen.h>
+#include <QtTest>
+
+#include <cmath>
+
+using namespace qread;
+using qread::memory::BlockStore;
+
+namespace {
+
+model::ModelConfig tiny_config(std::int64_t heads, std::int64_t kv_heads, std::int64_t dim) {
+  model::ModelConfig c;
+  c.num_heads = heads;
+  c.num_kv_heads = kv_heads;
+  c.head_dim = dim;
+  c.hidden_size = heads * dim;
+  c.rope_theta = 10000.0;
+  c.max_position_embeddings = 1 << 20;
+  return c;
+}
+
+// Feeds [1, H, T, D] tensors through a memory in chunks of the given sizes; returns the outputs.
+at::Tensor run_chunks(memory::ContextMemory& m, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                      const std::vector<std::int64_t>& chunks) {
+  std::vector<at::Tensor> outs;
+  std::int64_t at = 0;
+  for (auto n : chunks) {
+    outs.push_back(m.attend(q.narrow(2, at, n), k.narrow(2, at, n), v.narrow(2, at, n)));
+    at += n;
+  }
+  return at::cat(outs, 2);
+}
+
+double max_abs(const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); }
+
+}  // namespace
+
+class TestMemoryProperties : public QObject {
+  Q_OBJECT
+  std::mt19937_64 rng_{qread::test::random_seed()};
+
+ private Q_SLOTS:
+  void initTestCase() { at::manual_seed(qread::test::random_seed()); }
+
+  void windowedModesEqualFullAttentionInsideTheWindow_data() {
+    QTest::addColumn<int>("mode");
+    QTest::addRow("stream-llm") << int(MemoryMode::stream_llm);
+    QTest::addRow("infinite-lm") << int(MemoryMode::infinite_lm);
+    QTest::addRow("inf-llm") << int(MemoryMode::inf_llm);
+    QTest::addRow("qllm") << int(MemoryMode::qllm);
+  }
+  void windowedModesEqualFullAttentionInsideTheWindow() {
+    QFETCH(int, mode);
+    const auto c = tiny_config(4, 2, 16);
+    model::Rope rope(c, std::nullopt, std::nullopt, at::kCPU, false);
+    for (int trial = 0; trial < 5; ++trial) {
+      const std::int64_t total = 20 + std::int64_t(rng_() % 100);
+      AttentionConfig a;
+      a.mode = MemoryMode(mode);
+      a.n_local = total + std::int64_t(rng_() % 20);  // the window covers everything
+      a.n_init = 4;
+      a.block_size = 8;
+      a.topk = 2;
+      a.repr_topk = 2;
+      a.exc_block_size = 1 + std::int64_t(rng_() % std::min<std::int64_t>(a.n_local, 40));
+      a.max_cached_block = 4;
+      std::vector<std::int64_t> chunks;
+      for (std::int64_t left = total; left > 0;) {
+        chunks.push_back(std::min<std::int64_t>(left, 1 + std::int64_t(rng_() % 30)));
+        left -= chunks.back();
+      }
+      auto q = at::randn({1, 4, total, 16}), k = at::randn({1, 2, total, 16}), v = at::randn({1, 2, total, 16});
+      auto windowed = memory::make_memory(a, 0, rope, memory::QuestionSpan{2, 6}, at::kCPU);
+      memory::DenseMemory dense(rope);
+      const double err = max_abs(run_chunks(*windowed, q, k, v, chunks), dense.attend(q, k, v));
+      QVERIFY2(err < 1e-5, qPrintable(QString("trial %1: %2").arg(trial).arg(err)));
+    }
+  }
+
+  void multiStageMergeEqualsOneSoftmax() {
+    for (int trial = 0; trial < 10; ++trial) {
+      const std::int64_t hq = 4, hkv = trial % 2 ? 2 : 4, tq = 1 + std::int64_t(rng_() % 9), d = 8;
+      memory::MultiStageAttention attention;
+      std::vector<at::Tensor> qs, ks, vs, masks;
+      const int stages = 1 + int(rng_() % 3);
+      for (int s = 0; s < stages; ++s) {
+        const std::int64_t tk = std::int64_t(rng_() % 12);
+        qs.push_back(at::randn({1, hq, tq, d}));  // each stage has its own rotated queries
+        ks.push_back(at::randn({1, hkv, tk, d}));
+        vs.push_back(at::randn({1, hkv, tk, d}));
+        masks.push_back(at::rand({tq, tk}) > 0.3);
+        if (s == 0) {  // every query sees at least one key
+          ks.back() = at::randn({1, hkv, tk + 1, d});
+          vs.back() = at::randn({1, hkv, tk + 1, d});
+          masks.back() = at::cat({at::ones({tq, 1}, at::kBool), masks.back()}, 1);
+        }
+        attention.add_stage(qs.back(), ks.back(), vs.back(), masks.back(), true);
+      }
+      auto out = attention.finish();
+      // Expected: per head, the logits of all stages side by side, one softmax, one weighted sum.
+      const std::int64_t group = hq / hkv;
+      for (std::int64_t h = 0; h < hq; ++h) {
+        std::vector<at::Tensor> logits, values;
+        for (int s = 0; s < stages; ++s) {
+          auto l = at::matmul(qs[s][0][h], ks[s][0][h / group].t()) / std::sqrt(double(d));
+          logits.push_back(l.masked_fill(masks[s].logical_not(), -INFINITY));
+          values.push_back(vs[s][0][h / group]);
+        }
+        auto p = at::softmax(at::cat(logits, 1), 1);
+        auto expected = at::matmul(p, at::cat(values, 0));
+        QVERIFY(max_abs(out[0][h], expected) < 1e-5);
+        std::int64_t at = 0;
+        for (int s = 0; s < stages; ++s) {
+          const auto n = ks[s].size(2);
+          QVERIFY(max_abs(attention.score(s)[h], p.narrow(1, at, n).sum(0)) < 1e-5);
+          at += n;
+        }
+      }
+    }
+  }
+
+  void questionSteersRetrieval() {
+    // In the space where global queries meet memory keys: u is the question's direction, w the
+    // direction of every other query. One block's keys point along u, three along w.
+    const std::int64_t d = 16, total = 1024;
+    const auto c = tiny_config(1, 1, d);
+    model::Rope rope(c, std::nullopt, std::nullopt, at::kCPU, false);
+    AttentionConfig a;
+    a.n_init = 0;
+    a.n_local = 64;
+    a.block_size = 16;
+    a.topk = 2;
+    a.repr_topk = 4;
+    a.exc_block_size = 16;
+    a.max_cached_block = 8;
+    a.question_weight = 4.0;
+    auto u = at::zeros({d}), w = at::zeros({d});
+    u[3] = 1.0;
+    w[9] = 1.0;
+    // Global queries are rotated to position n_local - 1: undo that rotation so that they land on u, w.
+    auto [cos, sin] = rope.cos_sin(a.n_local - 1, 1);
+    auto unrotate = [&](const at::Tensor& x) {
+      auto halves = x.chunk(2, -1);
+      auto rotated_half = at::cat({halves[1].neg(), halves[0]}, -1);
+      return x * cos[0] - rotated_half * sin[0];
+    };
+    auto q = 0.05 * at::randn({1, 1, total, d}) + unrotate(w);
+    auto k = 0.05 * at::randn({1, 1, total, d});
+    auto v = at::randn({1, 1, total, d});
+    const memory::QuestionSpan question{8, 13};
+    q.narrow(2, question.begin, question.end - question.begin).copy_(unrotate(u).expand({1, 1, 5, d}));
+    const std::int64_t planted = 400;
+    k.narrow(2, planted, 16).add_(3 * u);
+    for (std::int64_t distractor : {208, 608, 800}) k.narrow(2, distractor, 16).add_(3 * w);
+
+    std::int64_t blocks = 0;
+    auto retrieved_last = [&](MemoryMode mode) {
+      a.mode = mode;
+      memory::BlockMemory m(rope, a, question, at::kCPU);
+      run_chunks(m, q, k, v, {256, 256, 256, 255, 1});
+      blocks = m.store().size();
+      std::vector<std::int64_t> starts;
+      for (auto id : m.retrievals().back().blocks) starts.push_back(m.store().start_of(id));
+      return starts;
+    };
+    const auto qllm = retrieved_last(MemoryMode::qllm);
+    const auto infllm = retrieved_last(MemoryMode::inf_llm);
+    QCOMPARE(blocks, (total - a.n_local) / a.block_size);
+    auto has = [](const std::vector<std::int64_t>& v, std::int64_t x) { return std::find(v.begin(), v.end(), x) != v.end(); };
+    QVERIFY2(has(qllm, planted), "Q-LLM did not retrieve the block aligned with the question");
+    QVERIFY2(!has(infllm, planted), "InfLLM retrieved the question's block without the question");
+    QVERIFY(has(infllm, 208) || has(infllm, 608) || has(infllm, 800));
+  }
+
+  void questPageBoundIsAnUpperBound() {
+    const auto c = tiny_config(4, 2, 16);
+    model::Rope rope(c, std::nullopt, std::nullopt, at::kCPU);
+    for (int trial = 0; trial < 5; ++trial) {
+      const std::int64_t page = 1 + std::int64_t(rng_() % 16), total = 50 + std::int64_t(rng_() % 300);
+      memory::QuestMemory quest(rope, page, 4 * page);
+      auto k = 2 * at::randn({1, 2, total, 16});
+      quest.attend(at::randn({1, 4, total, 16}), k, at::randn({1, 2, total, 16}));
+      auto q = 3 * at::randn({1, 4, 1, 16});
+      const auto bounds = quest.page_bounds(q);  // [Hq, pages]
+      auto k_rot = rope.apply(k, 0);
+      for (std::int64_t h = 0; h < 4; ++h) {
+        auto dots = at::matmul(k_rot[0][h / 2], q[0][h][0]);  // [total]
+        for (std::int64_t p = 0; p * page < total; ++p) {
+          const double true_max = dots.narrow(0, p * page, std::min(page, total - p * page)).max().item<double>();
+          QVERIFY2(bounds[h][p].item<double>() >= true_max - 1e-4,
+                   qPrintable(QString("head %1 page %2: bound %3 < %4").arg(h).arg(p).arg(bounds[h][p].item<double>()).arg(true_max)));
+        }
+      }
+    }
+  }
+
+  void questKeepsTheCriticalPageAndEqualsDenseWithinBudget() {
+    const auto c = tiny_config(2, 1, 16);
+    model::Rope rope(c, std::nullopt, std::nullopt, at::kCPU);
+    const std::int64_t total = 256, page = 16;
+    auto q = at::randn({1, 2, total + 1, 16}), k = 0.1 * at::randn({1, 1, total + 1, 16}), v = at::randn({1, 1, total + 1, 16});
+    // A budget covering everything: the same as full attention.
+    memory::QuestMemory roomy(rope, page, 1024);
+    memory::DenseMemory dense(rope);
+    QVERIFY(max_abs(run_chunks(roomy, q, k, v, {total, 1}), run_chunks(dense, q, k, v, {total, 1})) < 1e-5);
+    // One key far more aligned with the last query than any other: its page must be selected.
+    memory::QuestMemory tight(rope, page, 2 * page);
+    auto q_last = rope.apply(q.narrow(2, total, 1), total);
+    const std::int64_t planted = 100;
+    // Choose the planted (unrotated) key so that its rotated version is 5 * the rotated query.
+    auto [cos, sin] = rope.cos_sin(planted, 1);
+    auto target = 5 * q_last[0][0][0];
+    auto halves = target.chunk(2, -1);
+    k[0][0][planted].copy_(target * cos[0] - at::cat({halves[1].neg(), halves[0]}, -1) * sin[0]);
+    tight.attend(q.narrow(2, 0, total), k.narrow(2, 0, total), v.narrow(2, 0, total));
+    tight.attend(q.narrow(2, total, 1), k.narrow(2, total, 1), v.narrow(2, total, 1));
+    auto chosen = tight.select_pages(q_last);
+    QCOMPARE(chosen.size(1), 2);
+    auto pages = chosen[0];
+    QVERIFY((pages == planted / page).any().item<bool>());
+    QVERIFY((pages == total / page).any().item<bool>());  // the newest page
+  }
+
+  void lruEvictsLeastRecentlyRetrieved() {
+    BlockStore store(3, CacheStrategy::lru, std::nullopt, at::kCPU);
+    for (int i = 0; i < 5; ++i) store.add(at::full({1, 1, 2, 2}, float(i)), at::zeros({1, 1, 2, 2}), 2 * i);
+    store.retrieve({0, 1, 2});
+    store.retrieve({3});  // evicts 0, the oldest of equals (first in)
+    QCOMPARE(store.eviction_order(), (std::vector<std::int64_t>{1, 2, 3}));
+    auto [k, v] = store.retrieve({1});  // a hit: 1 becomes the most recent
+    QCOMPARE(k[0][0][0][0].item<float>(), 1.0f);
+    store.retrieve({4});  // evicts 2
+    QCOMPARE(store.eviction_order(), (std::vector<std::int64_t>{3, 1, 4}));
+    QCOMPARE(store.counters().cache_hits, 1);
+    QCOMPARE(store.counters().cache_misses, 5);
+    // Blocks being retrieved are never evicted, even the least recent.
+    store.retrieve({3, 0});
+    QCOMPARE(store.eviction_order(), (std::vector<std::int64_t>{4, 3, 0}));
+  }
+
+  void lruSEvictsLowestDecayedScore() {
+    BlockStore store(3, CacheStrategy::lru_s, 0.5, at::kCPU);
+    for (int i = 0; i < 4; ++i) store.add(at::zeros({1, 1, 2, 2}), at::zeros({1, 1, 2, 2}), 2 * i);
+    store.retrieve({0, 1});
+    store.add_scores({0, 1}, {0.5, 2.0});  // 0: 0.5, 1: 2.0
+    store.retrieve({2});                   // 2 starts at 0
+    store.add_scores({2}, {1.0});          // 0: 0.25, 1: 1.0, 2: 1.0
+    QCOMPARE(store.eviction_order(), (std::vector<std::int64_t>{0, 1, 2}));
+    store.retrieve({3});  // evicts 0; 3 starts at 0
+    QCOMPARE(store.eviction_order(), (std::vector<std::int64_t>{3, 1, 2}));
+    store.retrieve({1});  // retrieving resets a block's score to 0
+    QCOMPARE(store.eviction_order(), (std::vector<std::int64_t>{1, 3, 2}));
+  }
+};
+
+QTEST_APPLESS_MAIN(TestMemoryProperties)
+#include "test_memory_properties.moc"
