@@ -8,7 +8,7 @@ packages=(
   # toolchain
   g++ cmake ninja-build ccache pkgconf make
   # engine
-  libtorch-dev libsentencepiece-dev libpcre2-dev libyaml-cpp-dev nlohmann-json3-dev
+  libtorch-dev libopenblas0-openmp libsentencepiece-dev libpcre2-dev libyaml-cpp-dev nlohmann-json3-dev
   libcli11-dev libfmt-dev
   # NFC normalizer of Qwen2's tokenizer.json (optional in CMake; without it text is not normalized)
   libicu-dev

@@ -1,6 +1,7 @@
 // qread bench: prefill and decode speed and memory, on a model folder or on random weights of a
 // named shape (no download needed). The benchmark every performance claim in the project cites.
 #include "command.hpp"
+#include "qread/config.hpp"
 #include "qread/error.hpp"
 #include "qread/language_model.hpp"
 #include "qread/runtime.hpp"
@@ -15,10 +16,11 @@
 namespace {
 
 struct BenchArgs {
-  std::string model_dir, shape, lengths = "4k", device = "cpu", dtype = "auto";
+  std::string model_dir, shape, lengths = "4k", device = "cpu", dtype = "auto", config;
+  std::vector<std::string> overrides;
   bool random_weights = false, json = false;
   int decode_tokens = 16;
-  std::int64_t chunk_size = 8192;
+  std::int64_t chunk_size = 0;
   std::uint64_t seed = 0;
 };
 
@@ -51,7 +53,9 @@ qread::cli::Runner setup_bench(CLI::App& app) {
   cmd->add_flag("--random-weights", a->random_weights, "Random weights of --shape, made on the device");
   cmd->add_option("--lengths", a->lengths, "Comma-separated context lengths (4096, 32k, 1m)")->capture_default_str();
   cmd->add_option("--decode-tokens", a->decode_tokens, "Tokens decoded after each prefill")->capture_default_str();
-  cmd->add_option("--chunk-size", a->chunk_size, "Prefill chunk in tokens")->capture_default_str();
+  cmd->add_option("--chunk-size", a->chunk_size, "Prefill chunk in tokens (default: the config's, else 8192)");
+  cmd->add_option("--config", a->config, "YAML run config: the context-memory mode and its settings (default: full attention)");
+  cmd->add_option("--set", a->overrides, "Override a config key: key=value (repeatable)");
   cmd->add_option("--device", a->device)->capture_default_str();
   cmd->add_option("--dtype", a->dtype)->capture_default_str();
   cmd->add_option("--seed", a->seed)->capture_default_str();
@@ -75,12 +79,21 @@ qread::cli::Runner setup_bench(CLI::App& app) {
     } else {
       throw qread::InputError("bench: give --model DIR or --shape NAME --random-weights");
     }
+    std::string mode = "origin";
+    if (!a->config.empty() || !a->overrides.empty()) {
+      auto config = a->config.empty() ? qread::default_config(qread::MemoryMode::origin) : qread::load_config(a->config);
+      for (const auto& o : a->overrides) qread::apply_override(config, o);
+      lm->configure_memory(config.attention, std::nullopt);
+      mode = qread::mode_name(config.attention.mode);
+      if (a->chunk_size <= 0) a->chunk_size = config.chunk_size;
+    }
+    if (a->chunk_size <= 0) a->chunk_size = 8192;
     const auto& s = lm->summary();
     const std::string name = a->shape.empty() ? a->model_dir : a->shape;
     if (!a->json)
-      fmt::print("{} ({} layers, hidden {}, {}/{} heads), {} {}, loaded in {:.1f} s\n"
+      fmt::print("{} ({} layers, hidden {}, {}/{} heads), {} {}, {}, loaded in {:.1f} s\n"
                  "{:>9} {:>10} {:>12} {:>11} {:>12} {:>12}\n",
-                 name, s.layers, s.hidden_size, s.heads, s.kv_heads, s.device, s.dtype, s.load_seconds,
+                 name, s.layers, s.hidden_size, s.heads, s.kv_heads, s.device, s.dtype, mode, s.load_seconds,
                  "length", "prefill s", "prefill tok/s", "decode ms", "GPU peak MiB", "host peak MiB");
     std::mt19937_64 rng(a->seed);
     std::uniform_int_distribution<qread::TokenId> token(0, qread::TokenId(s.vocab_size - 1));
@@ -102,7 +115,7 @@ qread::cli::Runner setup_bench(CLI::App& app) {
           ? 1000.0 * std::chrono::duration<double>(Clock::now() - start).count() / a->decode_tokens : 0.0;
       const auto memory = qread::memory_usage();
       if (a->json) {
-        std::cout << nlohmann::json{{"model", name}, {"mode", "origin"}, {"device", s.device},
+        std::cout << nlohmann::json{{"model", name}, {"mode", mode}, {"device", s.device},
                                     {"dtype", s.dtype}, {"length", length}, {"chunk_size", a->chunk_size},
                                     {"prefill_seconds", prefill}, {"prefill_tokens_per_second", double(length) / prefill},
                                     {"decode_tokens", a->decode_tokens}, {"decode_ms_per_token", decode_ms},

@@ -13,12 +13,16 @@ export LD_LIBRARY_PATH="$prefix/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 
 start=$(date +%s)
-cmake --preset device -DCMAKE_PREFIX_PATH="$torch_prefix;$prefix/usr" \
+oracles=$(realpath -e ../shared/oracles 2>/dev/null || realpath -e .device-oracles)
+cmake --preset device -DCMAKE_PREFIX_PATH="$torch_prefix;$prefix/usr" -DQREAD_ORACLES_DIR="$oracles" \
   -DCMAKE_POLICY_VERSION_MINIMUM=3.5 > /tmp/configure.log 2>&1 || { cat /tmp/configure.log; exit 1; }
 cmake --build --preset device -j "$(nproc)"
 echo "build: $(( $(date +%s) - start )) s"
-ctest --preset device -j 4 -V 2>&1 | grep -E "^[0-9]+: (PASS|FAIL|SKIP|QINFO|random)|Test +#|tests passed|Totals" || true
-ctest --preset device -j 4 --output-on-failure
+ctest_rc=0
+ctest --preset device -j 4 -V > /tmp/ctest.log 2>&1 || ctest_rc=$?
+grep -E "^[0-9]+: (FAIL|SKIP|QINFO|random)|Test +#|tests passed|tests failed|Totals" /tmp/ctest.log || true
+if ((ctest_rc)); then grep -E "FAIL|Loc:" /tmp/ctest.log | head -40; fi
 build/device/bin/qread info
 build/device/bin/qread-bench-kernels
 if (($#)); then "$@"; fi
+exit "$ctest_rc"

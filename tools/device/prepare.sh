@@ -11,5 +11,10 @@ apt-get download \
   libsentencepiece0 libsentencepiece-dev libyaml-cpp0.7 libyaml-cpp-dev libfmt9 libfmt-dev \
   libcli11-dev nlohmann-json3-dev libpcre2-dev libpcre2-8-0 \
   libqt6core6 libqt6test6 qt6-base-dev qt6-base-dev-tools libicu72 libdouble-conversion3 \
-  libb2-1 libpcre2-16-0
+  libb2-1 libpcre2-16-0 libglib2.0-0
 du -sh .
+# The reference oracles (shared/oracles), for the tests and replay checks there.
+cd ..
+rm -rf .device-oracles && cp -r ../shared/oracles .device-oracles
+grep -qx '/.device-oracles/' .git/info/exclude || echo '/.device-oracles/' >> .git/info/exclude
+du -sh .device-oracles
