@@ -10,6 +10,7 @@
 #include "qread/runtime.hpp"
 
 #include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
 #include <fmt/core.h>
 
 #include <algorithm>
@@ -74,7 +75,7 @@ class TorchLanguageModel final : public LanguageModel {
     const at::Device device = parse_device(options.device);
     const at::ScalarType dtype = parse_dtype(options.dtype, device);
     auto store = model::WeightStore::open(dir);
-    at::NoGradGuard no_grad;
+    c10::NoGradGuard no_grad;
     auto weights = model::load_weights(store, config, device, dtype);
     finish(std::move(config), std::move(weights), options, device, dtype, start);
   }
@@ -86,7 +87,7 @@ class TorchLanguageModel final : public LanguageModel {
     auto config = model::shape_config(shape);
     const at::Device device = parse_device(options.device);
     const at::ScalarType dtype = parse_dtype(options.dtype, device);
-    at::NoGradGuard no_grad;
+    c10::NoGradGuard no_grad;
     auto weights = model::random_weights(config, device, dtype, seed);
     finish(std::move(config), std::move(weights), options, device, dtype, start);
   }
@@ -165,7 +166,7 @@ class TorchLanguageModel final : public LanguageModel {
     if (ids.empty()) throw InputError("feed: no token ids");
     if (chunk_size <= 0) throw InputError(fmt::format("chunk_size must be positive, got {}", chunk_size));
     check_ids(ids);
-    at::NoGradGuard no_grad;
+    c10::NoGradGuard no_grad;
     auto all = at::tensor(std::vector<std::int64_t>(ids.begin(), ids.end()), at::kLong);
     at::Tensor logits;
     const auto total = std::int64_t(ids.size());

@@ -11,6 +11,7 @@
 #include "test_support.hpp"
 
 #include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
 #include <QDir>
 #include <QTemporaryDir>
 #include <QtTest>
@@ -197,7 +198,7 @@ class TestTransformer : public QObject {
     const auto dir = make(QTest::currentDataTag(), o);
     const auto ids = random_ids(length, o.vocab_size, rng_);
     auto model = load_transformer(dir);
-    at::NoGradGuard no_grad;
+    c10::NoGradGuard no_grad;
     const auto got = model->forward(ids_tensor(ids), /*all_logits=*/true);
     const auto expected = Reference(dir).forward(ids);
     const double err = max_abs(got, expected), scale = expected.abs().max().item<double>();
@@ -244,7 +245,7 @@ class TestTransformer : public QObject {
     o.vocab_size = 89;
     const auto dir = make("decode", o);
     auto model = load_transformer(dir);
-    at::NoGradGuard no_grad;
+    c10::NoGradGuard no_grad;
     const auto ids = random_ids(40, o.vocab_size, rng_);
     const auto full = model->forward(ids_tensor(ids), true);
     model->reset();
@@ -297,7 +298,7 @@ class TestTransformer : public QObject {
     const auto ids = random_ids(20, o.vocab_size, rng_);
     auto model = load_transformer(dir);
     QCOMPARE(model->dtype(), at::kFloat);
-    at::NoGradGuard no_grad;
+    c10::NoGradGuard no_grad;
     const double err = max_abs(model->forward(ids_tensor(ids), true), Reference(dir).forward(ids));
     QVERIFY2(err < 1e-3, qPrintable(QString::number(err)));
   }

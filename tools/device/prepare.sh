@@ -6,12 +6,12 @@ cd "$(git rev-parse --show-toplevel)"
 grep -qx '/.device-debs/' .git/info/exclude 2>/dev/null || echo '/.device-debs/' >> .git/info/exclude
 mkdir -p .device-debs
 cd .device-debs
-# Engine libraries, plus QtCore/QtTest and moc for the Qt Test suites (no GUI modules).
+# Engine libraries, plus QtCore/QtTest, moc and the mkspecs (qmake6) for the Qt Test suites.
 apt-get download \
   libsentencepiece0 libsentencepiece-dev libyaml-cpp0.7 libyaml-cpp-dev libfmt9 libfmt-dev \
   libcli11-dev nlohmann-json3-dev libpcre2-dev libpcre2-8-0 \
   libqt6core6 libqt6test6 qt6-base-dev qt6-base-dev-tools libicu72 libdouble-conversion3 \
-  libb2-1 libpcre2-16-0 libglib2.0-0
+  libb2-1 libpcre2-16-0 libglib2.0-0 qmake6
 du -sh .
 # The reference oracles (shared/oracles), for the tests and replay checks there.
 cd ..

@@ -1,0 +1,346 @@
+// PDF documents through poppler-cpp.
+//
+// Reading order: poppler's page::text() in its reading-order mode (non_raw_non_physical_layout)
+// orders columns and blocks well, but it also joins every line that ends in '-' with the next
+// and drops the '-', whatever follows: R's "pivot <-\nattr(Q)" becomes "pivot <attr(Q)" and
+// "well-\nKnown" becomes "wellKnown". raw_order_layout keeps the hyphens but trusts the order
+// in which the producer happened to draw the text, and physical_layout interleaves columns
+// line by line. page::text_list() gives the words in the same reading order as the first,
+// with their boxes and nothing joined, so we build the lines ourselves (pdf_text.cpp) and
+// de-hyphenate by our own rule. It costs about 2.5 times the CPU of page::text() (poppler
+// re-parses each page's resources for it), which two threads pay back: the 2,415-page R
+// reference manual reads in about 6 s on 2 idle cores (11 s of CPU).
+//
+// Threads: poppler documents are not thread-safe, so each thread opens its own copy and
+// takes chunks of consecutive pages (consecutive pages share fonts, which poppler caches per
+// document). The calling thread only waits, reports progress and polls for cancel.
+//
+// Memory: a poppler document keeps what it parsed for every page it has shown, annotations
+// included: a few KB for a page of text, 300 KB for a page of the R manual's index with its
+// hundreds of links. Reopening a document frees that but costs time (poppler walks its page
+// tree up to the page asked for: 0.2 s at page 2,400), so the copies are reopened only when
+// the process's resident memory, less the text read so far, has grown by kReopenBudget.
+#include "document/loaders.hpp"
+#include "document/pdf_text.hpp"
+
+#include "qread/error.hpp"
+
+#include <fmt/core.h>
+
+#ifdef QREAD_WITH_PDF
+#include <poppler-document.h>
+#include <poppler-global.h>
+#include <poppler-page.h>
+
+#include <sched.h>
+#include <unistd.h>
+
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <exception>
+#include <fstream>
+#include <mutex>
+#include <thread>
+#endif
+
+namespace qread::document {
+
+#ifndef QREAD_WITH_PDF
+
+Document load_pdf(const std::filesystem::path& path, const std::string&, const LoadOptions&) {
+  throw InputError(fmt::format(
+      "{}: this build of qread has no PDF support (configured with QREAD_PDF=OFF); "
+      "rebuild with QREAD_PDF=ON, or convert the file to text first (e.g. with pdftotext)",
+      display_name(path)));
+}
+
+#else
+
+namespace {
+
+constexpr int kChunkPages = 8;           // pages a thread takes at a time
+constexpr std::size_t kReopenBudget = 8u << 20;  // bytes poppler may gather before its copies are reopened
+constexpr int kReopenAfterPages = 1024;           // where resident memory cannot be read
+// Fewer pages than this since a copy was opened: it is not reopened yet. Memory can grow for
+// other reasons (other threads of the app, a sanitizer's quarantine), and a reopen costs up to
+// a few hundred pages' worth of page-tree walking; this bounds what such growth can cost.
+constexpr int kMinPagesBetweenReopens = 64;
+constexpr int kPagesPerThread = 16;      // fewer pages than this per thread: fewer threads
+constexpr auto kPollInterval = std::chrono::milliseconds(50);
+
+// Poppler reports problems through one process-wide hook, by default printing them to stderr.
+// We collect them per thread instead, to name the first one in our own error or warning.
+struct PopplerMessages {
+  int count = 0;
+  std::string first;
+};
+thread_local PopplerMessages* t_messages = nullptr;
+
+void on_poppler_message(const std::string& message, void*) {
+  if (!t_messages) return;
+  if (t_messages->count++ == 0) t_messages->first = message;
+}
+
+// Collects poppler's messages on this thread while it lives.
+class CollectPopplerMessages {
+ public:
+  explicit CollectPopplerMessages(PopplerMessages& into) : previous_(t_messages) {
+    static std::once_flag hooked;
+    std::call_once(hooked, [] { poppler::set_debug_error_function(on_poppler_message, nullptr); });
+    t_messages = &into;
+  }
+  ~CollectPopplerMessages() { t_messages = previous_; }
+  CollectPopplerMessages(const CollectPopplerMessages&) = delete;
+  CollectPopplerMessages& operator=(const CollectPopplerMessages&) = delete;
+
+ private:
+  PopplerMessages* previous_;
+};
+
+int available_cores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return std::max(1, int(std::thread::hardware_concurrency()));
+}
+
+// This process's resident memory (Linux), or 0 when unknown.
+std::size_t resident_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  std::size_t total_pages = 0, resident_pages = 0;
+  if (!(statm >> total_pages >> resident_pages)) return 0;
+  return resident_pages * std::size_t(sysconf(_SC_PAGESIZE));
+}
+
+// Freed memory stays with the allocator, in the threads' arenas among others, and the
+// process's resident size with it (20 MB more after the R manual); hand it back to the system.
+void give_freed_memory_back() {
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
+}
+
+std::string utf8(const poppler::ustring& text) {
+  const poppler::byte_array bytes = text.to_utf8();
+  return std::string(bytes.begin(), bytes.end());
+}
+
+// Opens the file and checks that it can be read; the errors a user can act on.
+std::unique_ptr<poppler::document> open_pdf(const std::filesystem::path& path, const std::string& tail,
+                                            const std::string& password) {
+  const std::string name = display_name(path);
+  PopplerMessages messages;
+  CollectPopplerMessages collect(messages);
+  // The password may be the owner's or the user's; poppler tries both.
+  std::unique_ptr<poppler::document> doc(poppler::document::load_from_file(path.string(), password, password));
+  const std::string detail = messages.first.empty() ? std::string() : fmt::format(" (poppler: {})", messages.first);
+  if (!doc) {
+    if (tail.find("%%EOF") == std::string::npos)
+      throw InputError(fmt::format("{}: the PDF is truncated (it does not end with %%EOF) and cannot be read{}",
+                                   name, detail));
+    throw InputError(fmt::format("{}: cannot be read as a PDF: the file is damaged{}", name, detail));
+  }
+  if (doc->is_locked()) {
+    if (password.empty())
+      throw InputError(fmt::format("{}: the PDF is encrypted and needs a password", name));
+    throw InputError(fmt::format("{}: the password does not open this encrypted PDF", name));
+  }
+  if (doc->pages() <= 0) throw InputError(fmt::format("{}: the PDF has no pages", name));
+  return doc;
+}
+
+// One page's text as lines, before the cleanup that needs all pages (running headers).
+std::string read_page(const poppler::page& page) {
+  std::vector<Word> words;
+  for (const poppler::text_box& box : page.text_list()) {
+    const poppler::rectf r = box.bbox();
+    words.push_back({utf8(box.text()), r.left(), r.top(), r.right(), r.bottom(), box.rotation(),
+                     box.has_space_after()});
+  }
+  return assemble_lines(words);
+}
+
+// What the threads share. Each page slot is written by one thread only.
+struct Extraction {
+  std::filesystem::path path;
+  std::string password;
+  int page_count = 0;
+  std::vector<std::string> raw;     // per page, assemble_lines output
+  std::vector<std::string> labels;  // per page, when it differs from the number
+
+  std::atomic<int> next_chunk{0};
+  std::atomic<int> pages_done{0};
+  std::atomic<std::size_t> raw_bytes{0};  // of `raw` so far
+  std::atomic<int> reopen_round{0};       // incremented: every thread reopens its document
+  std::atomic<bool> stop{false};
+
+  std::mutex mutex;  // guards the members below
+  std::condition_variable changed;
+  int threads_running = 0;
+  std::exception_ptr error;
+  PopplerMessages problems;  // poppler's complaints while reading pages, all threads
+};
+
+void read_pages(Extraction& job, std::unique_ptr<poppler::document> doc) {
+  PopplerMessages messages;
+  try {
+    CollectPopplerMessages collect(messages);
+    int read_since_open = 0;
+    int round = job.reopen_round;
+    while (!job.stop) {
+      const int first = job.next_chunk.fetch_add(1) * kChunkPages;
+      if (first >= job.page_count) break;
+      for (int index = first; index < std::min(first + kChunkPages, job.page_count) && !job.stop; ++index) {
+        const bool reopen = (round != job.reopen_round && read_since_open >= kMinPagesBetweenReopens) ||
+                            read_since_open >= kReopenAfterPages;
+        if (!doc || reopen) {
+          doc.reset();
+          doc = open_pdf(job.path, "%%EOF", job.password);  // it opened before: no truncation to diagnose
+          read_since_open = 0;
+          round = job.reopen_round;
+        }
+        std::unique_ptr<poppler::page> page(doc->create_page(index));
+        if (page) {
+          job.raw[index] = read_page(*page);
+          job.raw_bytes += job.raw[index].size();
+          std::string label = utf8(page->label());
+          if (label != std::to_string(index + 1)) job.labels[index] = std::move(label);
+        }
+        ++read_since_open;
+        job.pages_done.fetch_add(1);
+      }
+    }
+  } catch (...) {
+    std::lock_guard lock(job.mutex);
+    if (!job.error) job.error = std::current_exception();
+    job.stop = true;
+  }
+  std::lock_guard lock(job.mutex);
+  job.problems.count += messages.count;
+  if (job.problems.first.empty()) job.problems.first = messages.first;
+  --job.threads_running;
+  job.changed.notify_all();
+}
+
+// "3, 17, 18 and 40 more"
+std::string some_numbers(const std::vector<int>& numbers) {
+  std::string list;
+  const std::size_t shown = std::min<std::size_t>(numbers.size(), 5);
+  for (std::size_t i = 0; i < shown; ++i) list += fmt::format("{}{}", i ? ", " : "", numbers[i]);
+  if (numbers.size() > shown) list += fmt::format(" and {} more", numbers.size() - shown);
+  return list;
+}
+
+}  // namespace
+
+Document load_pdf(const std::filesystem::path& path, const std::string& tail, const LoadOptions& options) {
+  const std::string name = display_name(path);
+  if (options.cancelled && options.cancelled()) throw Cancelled();
+  std::unique_ptr<poppler::document> first_doc = open_pdf(path, tail, options.password);
+
+  Extraction job;
+  job.path = path;
+  job.password = options.password;
+  job.page_count = first_doc->pages();
+  job.raw.resize(job.page_count);
+  job.labels.resize(job.page_count);
+
+  const int wanted = options.threads > 0 ? options.threads : available_cores();
+  const int thread_count =
+      std::clamp(std::min(wanted, (job.page_count + kPagesPerThread - 1) / kPagesPerThread), 1, 64);
+  ProgressReporter progress(options, job.page_count);
+  progress.report(0);
+  {
+    std::vector<std::jthread> threads;
+    // Declared after `threads`, so it runs first on the way out (a throw included): the
+    // threads stop after their current page, then are joined.
+    struct StopOnExit {
+      Extraction& job;
+      ~StopOnExit() { job.stop = true; }
+    } stop_on_exit{job};
+
+    job.threads_running = thread_count;
+    for (int t = 0; t < thread_count; ++t)
+      threads.emplace_back(read_pages, std::ref(job), t == 0 ? std::move(first_doc) : nullptr);
+
+    // What poppler holds: resident memory less the text read so far.
+    const auto poppler_bytes = [&job] {
+      const std::size_t resident = resident_bytes(), text = job.raw_bytes;
+      return resident > text ? resident - text : 0;
+    };
+    std::size_t reopened_at = 0;  // measured at the first poll, once the threads have opened their copies
+    std::unique_lock lock(job.mutex);
+    while (job.threads_running > 0 && !job.error) {
+      job.changed.wait_for(lock, kPollInterval);
+      lock.unlock();
+      progress.report(job.pages_done.load());
+      progress.check_cancelled();
+      if (const std::size_t now = poppler_bytes(); reopened_at == 0) {
+        reopened_at = now;
+      } else if (now > reopened_at + kReopenBudget) {
+        ++job.reopen_round;
+        reopened_at = now;  // freed memory is reused, not given back: count growth from here
+      }
+      lock.lock();
+    }
+    if (job.error) std::rethrow_exception(job.error);
+  }
+  progress.check_cancelled();
+  give_freed_memory_back();  // what the threads' poppler copies held
+
+  std::vector<std::string> warnings;
+  std::vector<int> empty_pages;
+  for (int i = 0; i < job.page_count; ++i)
+    if (job.raw[i].find_first_not_of(" \n") == std::string::npos) empty_pages.push_back(i + 1);
+  if (int(empty_pages.size()) == job.page_count)
+    throw InputError(fmt::format(
+        "{}: the PDF has no text layer (is it a scanned document?); OCR is not supported, run an OCR tool "
+        "such as ocrmypdf on it first",
+        name));
+  if (empty_pages.size() * 10 > std::size_t(job.page_count))
+    warnings.push_back(fmt::format("{} of {} pages have no text (images only?): {}", empty_pages.size(),
+                                   job.page_count, some_numbers(empty_pages)));
+  if (job.problems.count > 0)
+    warnings.push_back(fmt::format("poppler reported {} problem(s) while reading the pages; some text may be "
+                                   "missing (first: {})",
+                                   job.problems.count, job.problems.first));
+  if (tail.find("%%EOF") == std::string::npos)
+    warnings.push_back("the file does not end with %%EOF: it may be truncated, and pages may be missing");
+
+  // Running headers and footers need all pages; then each page is cleaned and appended to
+  // the text, and its raw text freed.
+  std::vector<PageEdges> edges;
+  edges.reserve(job.page_count);
+  std::size_t raw_bytes = 0;
+  for (int i = 0; i < job.page_count; ++i) {
+    edges.push_back(page_edges(job.raw[i], i + 1));
+    raw_bytes += job.raw[i].size() + Document::kPageSeparator.size();
+  }
+  const std::vector<RunningLines> running = find_running_lines(edges);
+  edges = {};
+
+  std::string text;
+  text.reserve(raw_bytes);
+  std::vector<Page> pages;
+  pages.reserve(job.page_count);
+  for (int i = 0; i < job.page_count; ++i) {
+    const std::string clean = clean_page(job.raw[i], running[i]);
+    std::string().swap(job.raw[i]);
+    if (!clean.empty() && !text.empty()) text += Document::kPageSeparator;
+    const std::size_t begin = text.size();
+    text += clean;
+    pages.push_back({i + 1, std::move(job.labels[i]), begin, text.size()});
+  }
+  give_freed_memory_back();  // the raw page texts
+  progress.report(job.page_count);
+  return Document(path, DocumentKind::pdf, std::move(text), std::move(pages), {}, std::move(warnings));
+}
+
+#endif  // QREAD_WITH_PDF
+
+}  // namespace qread::document
