@@ -1,6 +1,7 @@
 # The model runtime on LibTorch.
 target_sources(qread_engine PRIVATE
   model/rope.cpp
+  model/fused_ops.cpp
   model/transformer.cpp
   model/language_model.cpp
   memory/dense_memory.cpp)

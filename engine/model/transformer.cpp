@@ -1,6 +1,7 @@
 #include "model/transformer.hpp"
 
 #include "memory/dense_memory.hpp"
+#include "model/fused_ops.hpp"
 #include "model/safetensors.hpp"
 #include "qread/error.hpp"
 
@@ -169,6 +170,7 @@ ModelConfig shape_config(const std::string& name) {
 }
 
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  if (auto fused = fused_rms_norm(x, weight, eps); fused.defined()) return fused;
   auto xf = x.to(at::kFloat);
   auto normed = xf * at::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
   return weight * normed.to(x.scalar_type());
