@@ -49,13 +49,17 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
   std::optional<at::Tensor> full_mask = mask;
   if (causal) full_mask = combine_masks(mask, end_aligned_causal_mask(tq, tk, q.device()), q);
 #if QREAD_TORCH_2
-  // The fused kernels' own is_causal aligns the diagonal to the start, so pass an explicit
-  // mask unless the shapes are square (where both alignments agree).
-  if (causal && !mask && tq == tk)
-    return at::scaled_dot_product_attention(q, k, v, {}, 0.0, true, scale);
-  return at::scaled_dot_product_attention(q, k, v, full_mask, 0.0, false, scale);
-#else
-  auto scores = at::matmul(q, k.transpose(-2, -1)).mul_(scale).to(at::kFloat);
+  // A few queries (decode): plain matmuls. The fused kernels gain nothing there, and some of
+  // them (cuDNN's) plan per key length, which changes at every step.
+  if (tq > 8) {
+    // The fused kernels' own is_causal aligns the diagonal to the start, so pass an explicit
+    // mask unless the shapes are square (where both alignments agree).
+    if (causal && !mask && tq == tk)
+      return at::scaled_dot_product_attention(q, k, v, {}, 0.0, true, scale);
+    return at::scaled_dot_product_attention(q, k, v, full_mask, 0.0, false, scale);
+  }
+#endif
+  auto scores = at::matmul(q, k.transpose(-2, -1)).to(at::kFloat).mul_(scale);
   if (full_mask) {
     if (full_mask->scalar_type() == at::kBool)
       scores.masked_fill_(full_mask->logical_not(), -std::numeric_limits<float>::infinity());
@@ -63,7 +67,6 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
       scores.add_(full_mask->to(at::kFloat));
   }
   return at::matmul(at::softmax(scores, -1).to(v.scalar_type()), v);
-#endif
 }
 
 const char* torch_version() { return TORCH_VERSION; }
