@@ -34,6 +34,8 @@ test-asan:
 
 bench: build
 	$(BUILD)/bin/qread-bench-kernels
+	$(BUILD)/bin/qread bench --shape tiny --random-weights --lengths 2k,8k --decode-tokens 16
+	$(BUILD)/bin/qread bench --shape tiny --random-weights --lengths 8k --decode-tokens 16 --config config/default.yaml
 
 package: build
 	cd $(BUILD) && cpack
