@@ -3,6 +3,7 @@
 // many legacy encodings, anything that is not valid UTF-8 is read as Windows-1252 (the
 // superset of Latin-1 that such files nearly always are) and the document says so.
 #include "document/text_layout.hpp"
+#include "common/utf8.hpp"
 
 #include "qread/error.hpp"
 
@@ -13,24 +14,6 @@
 
 namespace qread::document {
 namespace {
-
-void append_utf8(std::string& out, std::uint32_t cp) {
-  if (cp < 0x80) {
-    out += char(cp);
-  } else if (cp < 0x800) {
-    out += char(0xC0 | (cp >> 6));
-    out += char(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += char(0xE0 | (cp >> 12));
-    out += char(0x80 | ((cp >> 6) & 0x3F));
-    out += char(0x80 | (cp & 0x3F));
-  } else {
-    out += char(0xF0 | (cp >> 18));
-    out += char(0x80 | ((cp >> 12) & 0x3F));
-    out += char(0x80 | ((cp >> 6) & 0x3F));
-    out += char(0x80 | (cp & 0x3F));
-  }
-}
 
 constexpr std::uint32_t kReplacement = 0xFFFD;
 

@@ -1,5 +1,6 @@
 // Byte-level BPE from a Hugging Face tokenizer.json; see bpe_tokenizer.hpp.
 #include "model/bpe_tokenizer.hpp"
+#include "common/utf8.hpp"
 
 #include "qread/error.hpp"
 
@@ -34,24 +35,6 @@ std::size_t utf8_length(unsigned char lead) {
   if ((lead >> 4) == 0xE) return 3;
   if ((lead >> 3) == 0x1E) return 4;
   return 1;  // stray byte: callers only see valid UTF-8, this keeps loops moving regardless
-}
-
-void append_utf8(std::string& out, std::uint32_t cp) {
-  if (cp < 0x80) {
-    out += char(cp);
-  } else if (cp < 0x800) {
-    out += char(0xC0 | (cp >> 6));
-    out += char(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += char(0xE0 | (cp >> 12));
-    out += char(0x80 | ((cp >> 6) & 0x3F));
-    out += char(0x80 | (cp & 0x3F));
-  } else {
-    out += char(0xF0 | (cp >> 18));
-    out += char(0x80 | ((cp >> 12) & 0x3F));
-    out += char(0x80 | ((cp >> 6) & 0x3F));
-    out += char(0x80 | (cp & 0x3F));
-  }
 }
 
 // Decodes the character at `i` of valid UTF-8 and advances `i`.
