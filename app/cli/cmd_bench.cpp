@@ -82,7 +82,7 @@ qread::cli::Runner setup_bench(CLI::App& app) {
     std::string mode = "origin";
     if (!a->config.empty() || !a->overrides.empty()) {
       auto config = a->config.empty() ? qread::default_config(qread::MemoryMode::origin) : qread::load_config(a->config);
-      for (const auto& o : a->overrides) qread::apply_override(config, o);
+      qread::apply_overrides(config, a->overrides);
       lm->configure_memory(config.attention, std::nullopt);
       mode = qread::mode_name(config.attention.mode);
       if (a->chunk_size <= 0) a->chunk_size = config.chunk_size;

@@ -60,7 +60,7 @@ qread::cli::Runner setup_replay(CLI::App& app) {
   return [a] {
     if (a->greedy < 0) throw qread::InputError("--greedy must be >= 0");
     auto config = qread::load_config(a->config);
-    for (const auto& o : a->overrides) qread::apply_override(config, o);
+    qread::apply_overrides(config, a->overrides);
     for (const auto& note : config.notes) fmt::print(stderr, "qread: note: {}\n", note);
     const auto ids = qread::cli::read_input_ids(a->input_ids);
     auto span = a->question_span.empty() ? span_in_file(a->input_ids) : parse_span(a->question_span);

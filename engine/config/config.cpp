@@ -529,7 +529,10 @@ RunConfig default_config(MemoryMode mode) {
   return config;
 }
 
-void apply_override(RunConfig& config, const std::string& assignment) {
+namespace {
+
+// One `key=value` into `config`, typed but without the checks across keys.
+void set_override(RunConfig& config, const std::string& assignment) {
   const std::string source = fmt::format("--set {}", assignment);
   const auto trim = [](std::string_view s) {
     const auto first = s.find_first_not_of(" \t");
@@ -577,8 +580,22 @@ void apply_override(RunConfig& config, const std::string& assignment) {
       raw = {RawValue::Form::plain, value};  // not YAML: the typed reading below says why
     }
   }
+  spec->set(config, raw, KeyReader(source, full_name(*spec), 0));
+}
+
+}  // namespace
+
+void apply_override(RunConfig& config, const std::string& assignment) { apply_overrides(config, {assignment}); }
+
+void apply_overrides(RunConfig& config, const std::vector<std::string>& assignments) {
+  // All of them first, then the checks: "n_local=256 exc_block_size=128" is valid together
+  // though not one by one.
   RunConfig changed = config;
-  spec->set(changed, raw, KeyReader(source, full_name(*spec), 0));
+  std::string source = "--set";
+  for (const auto& a : assignments) {
+    set_override(changed, a);
+    source += " " + a;
+  }
   refresh_notes(changed);
   check_values(changed, source, nullptr);
   config = std::move(changed);

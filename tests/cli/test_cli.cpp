@@ -2,7 +2,9 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QFile>
 #include <QProcess>
+#include <QTemporaryDir>
 #include <QtTest>
 
 namespace {
@@ -23,9 +25,104 @@ Result run(const QStringList& args) {
 }
 }  // namespace
 
+QJsonObject json_of(const Result& r) { return QJsonDocument::fromJson(r.out.toUtf8()).object(); }
+
 class TestCli : public QObject {
   Q_OBJECT
+  QTemporaryDir tmp_;
+
+  QString path(const QString& name) const { return tmp_.filePath(name); }
+
  private Q_SLOTS:
+  void initTestCase() {
+    QVERIFY(tmp_.isValid());
+    // A tiny model with a BPE tokenizer, and a book of a few pages.
+    const QString corpus = QStringLiteral(QREAD_SOURCE_DIR "/tests/tokenizer/data/corpus.txt");
+    const auto made = run({"mkmodel", "--out", path("model"), "--tokenizer", "bpe", "--corpus", corpus,
+                           "--tokenizer-vocab", "400", "--hidden", "64", "--seed", "7"});
+    QVERIFY2(made.exit_code == 0, qPrintable(made.err));
+    QFile in(corpus);
+    QVERIFY(in.open(QIODevice::ReadOnly));
+    const QByteArray text = in.readAll();
+    QFile book(path("book.txt"));
+    QVERIFY(book.open(QIODevice::WriteOnly));
+    for (int i = 0; i < 4; ++i) book.write(text);
+  }
+
+  void askAnswersWithCitedPages_data() {
+    QTest::addColumn<QStringList>("mode");
+    QTest::addRow("qllm") << QStringList{"--mode", "qllm", "--set", "n_local=128", "--set", "exc_block_size=64",
+                                         "--set", "block_size=32", "--set", "n_init=16", "--set", "chunk_size=512"};
+    QTest::addRow("stream-llm") << QStringList{"--mode", "stream-llm", "--set", "n_local=128"};
+    QTest::addRow("origin") << QStringList{"--mode", "origin"};
+  }
+  void askAnswersWithCitedPages() {
+    QFETCH(QStringList, mode);
+    const auto r = run(QStringList{"ask", "--model", path("model"), "--doc", path("book.txt"), "--question",
+                                   "What does the text say about rivers?", "--max-new-tokens", "6", "--json"} + mode);
+    QVERIFY2(r.exit_code == 0, qPrintable(r.err));
+    const auto o = json_of(r);
+    QCOMPARE(o["mode"].toString(), mode[1]);
+    QVERIFY(o["answer_tokens"].toInt() >= 1 && o["answer_tokens"].toInt() <= 6);
+    QVERIFY(o["prompt_tokens"].toInt() > 2000);
+    QVERIFY(o["timings"].toObject()["prefill_seconds"].toDouble() > 0);
+    const int pages = o["document"].toObject()["pages"].toInt();
+    QVERIFY(pages >= 2);
+    const auto cited = o["cited_pages"].toArray();
+    if (mode[1] == "qllm") {
+      QVERIFY(!cited.isEmpty());  // Q-LLM retrieves memory blocks, each on some page
+      QVERIFY(o["question_span"].isArray());
+    } else {
+      QVERIFY(cited.isEmpty());  // the other modes keep no memory blocks
+    }
+    for (const auto& c : cited) {
+      QVERIFY(c.toObject()["page"].toInt() >= 1 && c.toObject()["page"].toInt() <= pages);
+      QVERIFY(c.toObject()["retrievals"].toInt() >= 1);
+    }
+  }
+
+  void askRejectsBadInput_data() {
+    QTest::addColumn<QStringList>("args");
+    QTest::addColumn<QString>("named");
+    QTest::addRow("missing document") << QStringList{"--doc", "/nonexistent/book.txt"} << "/nonexistent/book.txt";
+    QTest::addRow("unknown mode") << QStringList{"--mode", "telepathy"} << "telepathy";
+    QTest::addRow("bad override") << QStringList{"--set", "topk=0"} << "topk";
+    QTest::addRow("unknown key") << QStringList{"--set", "n_locl=3"} << "n_locl";
+  }
+  void askRejectsBadInput() {
+    QFETCH(QStringList, args);
+    QFETCH(QString, named);
+    QStringList all{"ask", "--model", path("model"), "--question", "Why?"};
+    if (!args.contains("--doc")) all << "--doc" << path("book.txt");
+    const auto r = run(all + args);
+    QCOMPARE(r.exit_code, 2);
+    QVERIFY2(r.err.contains(named), qPrintable(r.err));
+  }
+
+  void replayMatchesTheOracle() {
+    const QString dir = QStringLiteral(QREAD_ORACLES_DIR "/qllm");
+    if (!QFile::exists(dir + "/oracle.json")) QSKIP("shared oracles not found");
+    QFile yaml(path("qllm.yaml"));
+    QVERIFY(yaml.open(QIODevice::WriteOnly));
+    yaml.write("model:\n  type: qllm\n  n_local: 256\n  n_init: 32\n  topk: 4\n  block_size: 64\n"
+               "  max_cached_block: 16\n  exc_block_size: 128\n  repr_topk: 4\n  question_weight: 4\n"
+               "chunk_size: 1024\n");
+    yaml.close();
+    const auto r = run({"replay", "--model", dir, "--input-ids", dir + "/oracle.json", "--config", path("qllm.yaml")});
+    QVERIFY2(r.exit_code == 0, qPrintable(r.err));
+    const auto got = json_of(r);
+    QFile f(dir + "/oracle.json");
+    QVERIFY(f.open(QIODevice::ReadOnly));
+    const auto oracle = QJsonDocument::fromJson(f.readAll()).object();
+    QCOMPARE(got["greedy"].toArray(), oracle["greedy"].toArray());
+    const auto a = got["last_logits"].toArray(), b = oracle["last_logits"].toArray();
+    QCOMPARE(a.size(), b.size());
+    double worst = 0;
+    for (int i = 0; i < a.size(); ++i) worst = std::max(worst, std::abs(a[i].toDouble() - b[i].toDouble()));
+    QVERIFY2(worst <= 1e-3, qPrintable(QString::number(worst)));
+    QCOMPARE(got["question_span"].toArray(), oracle["question_span"].toArray());
+  }
+
   void version() {
     const auto r = run({"--version"});
     QCOMPARE(r.exit_code, 0);

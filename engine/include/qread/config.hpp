@@ -67,6 +67,8 @@ RunConfig default_config(MemoryMode mode);
 // `--set key=value` (key as in YAML, `model.` prefix optional: "topk=8", "model.n_local=2048",
 // "chunk_size=4096"); validated like the file. Throws InputError naming the key.
 void apply_override(RunConfig& config, const std::string& assignment);
+// Several overrides, checked together once all are applied.
+void apply_overrides(RunConfig& config, const std::vector<std::string>& assignments);
 // Throws InputError when the values cannot work together.
 void validate(const RunConfig& config, const std::string& source);
 // YAML text that parse_config reads back to the same config.
