@@ -5,7 +5,7 @@
 // characters and merged pair by pair in merge-rank order (leftmost first among equal ranks).
 #pragma once
 
-#include "model/tokenizer.hpp"
+#include "qread/tokenizer.hpp"
 
 #include <array>
 #include <cstdint>

@@ -9,7 +9,7 @@
 //                 trained by Hugging Face"
 //   minicpm       MiniCPM: <用户>USER(stripped)<AI>ASSISTANT(stripped)
 //   none          the contents one after the other
-#include "model/chat_template.hpp"
+#include "qread/chat_template.hpp"
 
 #include "qread/error.hpp"
 

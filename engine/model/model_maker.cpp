@@ -2,7 +2,7 @@
 
 #include "model/model_config.hpp"
 #include "model/safetensors.hpp"
-#include "model/tokenizer.hpp"
+#include "qread/tokenizer.hpp"
 #include "model/tokenizer_training.hpp"
 #include "qread/error.hpp"
 

@@ -10,7 +10,7 @@
 #pragma once
 
 #include "model/spm_library.hpp"
-#include "model/tokenizer.hpp"
+#include "qread/tokenizer.hpp"
 
 #include <array>
 #include <optional>

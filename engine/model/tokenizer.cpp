@@ -1,5 +1,5 @@
 // load_tokenizer, tokenizer_config.json & co., StreamDecoder and the UTF-8 helpers.
-#include "model/tokenizer.hpp"
+#include "qread/tokenizer.hpp"
 
 #include "model/bpe_tokenizer.hpp"
 #include "model/sentencepiece_tokenizer.hpp"

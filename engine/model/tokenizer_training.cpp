@@ -3,7 +3,7 @@
 
 #include "model/bpe_tokenizer.hpp"
 #include "model/spm_library.hpp"
-#include "model/tokenizer.hpp"
+#include "qread/tokenizer.hpp"
 #include "qread/error.hpp"
 
 #include <fmt/core.h>

@@ -1,7 +1,7 @@
 // qread-bench-tokenizer MODEL_DIR [TEXT_FILE] [REPEATS]: encoding speed on one core.
 // Without TEXT_FILE it encodes 1 MiB of generated English-like text (words of the test corpus
 // and invented words). Prints the best of REPEATS (default 3) runs. Not a test.
-#include "model/tokenizer.hpp"
+#include "qread/tokenizer.hpp"
 
 #include <chrono>
 #include <ctime>

@@ -1,7 +1,7 @@
 // Byte-level BPE (tokenizer.json): a hand-written tokenizer with ids worked out by hand, the
 // pre-tokenizer regexes on known strings, added tokens, and a trained tokenizer round trip.
 #include "model/bpe_tokenizer.hpp"
-#include "model/chat_template.hpp"
+#include "qread/chat_template.hpp"
 #include "qread/error.hpp"
 #include "tokenizer_test_util.hpp"
 

@@ -1,7 +1,7 @@
 // Chat templates: the exact text of each format, written out by hand from the reference
 // formats (the models' Jinja templates; FastChat's vicuna_v1.1), detection from a model
 // folder, and the user-content span.
-#include "model/chat_template.hpp"
+#include "qread/chat_template.hpp"
 #include "qread/error.hpp"
 #include "tokenizer_test_util.hpp"
 

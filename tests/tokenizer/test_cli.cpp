@@ -1,7 +1,7 @@
 // `qread tokenize` end to end: the real CLI binary (which links LibTorch) loading both kinds of
 // tokenizer, the SentencePiece one through the dlopen'ed shim. Skipped when the binary has not
 // been built.
-#include "model/tokenizer.hpp"
+#include "qread/tokenizer.hpp"
 #include "tokenizer_test_util.hpp"
 
 #include <QProcess>

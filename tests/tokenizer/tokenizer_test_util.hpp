@@ -2,7 +2,7 @@
 // trained once per test binary into a temporary folder.
 #pragma once
 
-#include "model/tokenizer.hpp"
+#include "qread/tokenizer.hpp"
 #include "model/tokenizer_training.hpp"
 #include "test_support.hpp"
 

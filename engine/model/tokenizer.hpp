@@ -1,3 +1,0 @@
-// Moved to the public interface.
-#pragma once
-#include "qread/tokenizer.hpp"
