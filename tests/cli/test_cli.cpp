@@ -1,28 +1,16 @@
 // The qread command line, run as a user would: through a process, checking output and exit codes.
+#include "cli_process.hpp"
+
+#include <QFile>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
-#include <QFile>
-#include <QProcess>
 #include <QTemporaryDir>
 #include <QtTest>
 
 namespace {
-struct Result {
-  int exit_code;
-  QString out, err;
-};
-
-Result run(const QStringList& args) {
-  QProcess p;
-  p.start(QStringLiteral(QREAD_CLI), args);
-  if (!p.waitForFinished(60000)) {
-    p.kill();
-    return {-1, {}, QStringLiteral("timed out")};
-  }
-  return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -2,
-          QString::fromUtf8(p.readAllStandardOutput()), QString::fromUtf8(p.readAllStandardError())};
-}
+using Result = qread::test::CliResult;
+Result run(const QStringList& args) { return qread::test::run_cli(QStringLiteral(QREAD_CLI), args); }
 }  // namespace
 
 QJsonObject json_of(const Result& r) { return QJsonDocument::fromJson(r.out.toUtf8()).object(); }

@@ -1,11 +1,11 @@
 // `qread doc`, run as a user would: through a process, checking its output and exit codes.
+#include "cli_process.hpp"
 #include "pdf_fixtures.hpp"
 
 #include <QFile>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
-#include <QProcess>
 #include <QTemporaryDir>
 #include <QtTest>
 
@@ -13,21 +13,8 @@ using qread::test::make_pdf;
 using qread::test::text_page;
 
 namespace {
-struct Result {
-  int exit_code;
-  QString out, err;
-};
-
-Result run(const QStringList& args) {
-  QProcess p;
-  p.start(QStringLiteral(QREAD_CLI), args);
-  if (!p.waitForFinished(60000)) {
-    p.kill();
-    return {-1, {}, QStringLiteral("timed out")};
-  }
-  return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -2,
-          QString::fromUtf8(p.readAllStandardOutput()), QString::fromUtf8(p.readAllStandardError())};
-}
+using Result = qread::test::CliResult;
+Result run(const QStringList& args) { return qread::test::run_cli(QStringLiteral(QREAD_CLI), args); }
 
 QJsonObject parse(const Result& r) {
   QJsonParseError error;

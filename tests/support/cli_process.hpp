@@ -1,0 +1,27 @@
+// Running the qread command line from a test, as a user would: through a process.
+#pragma once
+
+#include <QProcess>
+#include <QString>
+#include <QStringList>
+
+namespace qread::test {
+
+struct CliResult {
+  int exit_code;  // -1: timed out, -2: crashed
+  QString out, err;
+};
+
+inline CliResult run_cli(const QString& program, const QStringList& args, int timeout_ms = 120000) {
+  QProcess p;
+  p.start(program, args);
+  if (!p.waitForFinished(timeout_ms)) {
+    p.kill();
+    p.waitForFinished();
+    return {-1, {}, QStringLiteral("timed out")};
+  }
+  return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -2, QString::fromUtf8(p.readAllStandardOutput()),
+          QString::fromUtf8(p.readAllStandardError())};
+}
+
+}  // namespace qread::test
