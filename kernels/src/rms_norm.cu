@@ -2,6 +2,8 @@
 // block-wide reduction gives the row's inverse RMS, then the same threads scale the row.
 #include "qread/kernels/rms_norm.hpp"
 
+#include "element_access.cuh"
+
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -11,13 +13,6 @@
 
 namespace qread::kernels {
 namespace {
-
-template <typename T> __device__ float to_float(T v) { return static_cast<float>(v); }
-template <> __device__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
-template <> __device__ float to_float(__half v) { return __half2float(v); }
-template <typename T> __device__ T from_float(float v) { return static_cast<T>(v); }
-template <> __device__ __nv_bfloat16 from_float(float v) { return __float2bfloat16(v); }
-template <> __device__ __half from_float(float v) { return __float2half(v); }
 
 constexpr int kThreads = 256;
 

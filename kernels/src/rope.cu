@@ -1,6 +1,8 @@
 // One thread block per (token, head) row; each thread rotates pairs (i, i + dim/2).
 #include "qread/kernels/rope.hpp"
 
+#include "element_access.cuh"
+
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -10,13 +12,6 @@
 
 namespace qread::kernels {
 namespace {
-
-template <typename T> __device__ float load(T v) { return static_cast<float>(v); }
-template <> __device__ float load(__nv_bfloat16 v) { return __bfloat162float(v); }
-template <> __device__ float load(__half v) { return __half2float(v); }
-template <typename T> __device__ T store(float v) { return static_cast<T>(v); }
-template <> __device__ __nv_bfloat16 store(float v) { return __float2bfloat16(v); }
-template <> __device__ __half store(float v) { return __float2half(v); }
 
 template <typename T>
 __global__ void rope_kernel(const T* __restrict__ x, std::int64_t head_stride, std::int64_t token_stride,
@@ -28,9 +23,9 @@ __global__ void rope_kernel(const T* __restrict__ x, std::int64_t head_stride, s
   const float* s = sin + t * dim;
   T* o = out + (h * tokens + t) * dim;
   for (std::int64_t i = threadIdx.x; i < half; i += blockDim.x) {
-    const float a = load(row[i]), b = load(row[i + half]);
-    o[i] = store<T>(a * c[i] - b * s[i]);
-    o[i + half] = store<T>(b * c[i + half] + a * s[i + half]);
+    const float a = to_float(row[i]), b = to_float(row[i + half]);
+    o[i] = from_float<T>(a * c[i] - b * s[i]);
+    o[i + half] = from_float<T>(b * c[i + half] + a * s[i + half]);
   }
 }
 
