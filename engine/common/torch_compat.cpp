@@ -59,14 +59,17 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
     return at::scaled_dot_product_attention(q, k, v, full_mask, 0.0, false, scale);
   }
 #endif
-  auto scores = at::matmul(q, k.transpose(-2, -1)).to(at::kFloat).mul_(scale);
+  // Scaling the (few) queries rather than the scores, and a softmax that accumulates in float
+  // from the input dtype, keep the op count low: decode runs this once per layer and token.
+  auto scores = at::matmul(q * scale, k.transpose(-2, -1));
   if (full_mask) {
     if (full_mask->scalar_type() == at::kBool)
       scores.masked_fill_(full_mask->logical_not(), -std::numeric_limits<float>::infinity());
     else
-      scores.add_(full_mask->to(at::kFloat));
+      scores = scores.to(at::kFloat) + full_mask->to(at::kFloat);
   }
-  return at::matmul(at::softmax(scores, -1).to(v.scalar_type()), v);
+  auto probs = at::softmax(scores, -1, at::kFloat);
+  return at::matmul(v.scalar_type() == at::kFloat ? probs : probs.to(v.scalar_type()), v);
 }
 
 const char* torch_version() { return TORCH_VERSION; }

@@ -216,12 +216,13 @@ at::Tensor Transformer::forward(const at::Tensor& ids, bool all_logits) {
     };
     auto attn = memories_[i]->attend(heads(0, Hq), heads(Hq, Hkv), heads(Hq + Hkv, Hkv));
     attn = attn.squeeze(0).transpose(0, 1).reshape({T, Hq * D});
-    x = x + (l.o_bias.defined() ? at::addmm(l.o_bias, attn, l.o.t()) : at::matmul(attn, l.o.t()));
+    // Residual adds folded into the products where there is no bias (one op less each).
+    x = l.o_bias.defined() ? x + at::addmm(l.o_bias, attn, l.o.t()) : at::addmm(x, attn, l.o.t());
     h = rms_norm(x, l.post_attention_norm, eps);
     auto gate_up = l.gate_up_bias.defined() ? at::addmm(l.gate_up_bias, h, l.gate_up.t())
                                             : at::matmul(h, l.gate_up.t());
     auto act = at::silu(gate_up.narrow(1, 0, I)) * gate_up.narrow(1, I, I);
-    x = x + (l.down_bias.defined() ? at::addmm(l.down_bias, act, l.down.t()) : at::matmul(act, l.down.t()));
+    x = l.down_bias.defined() ? x + at::addmm(l.down_bias, act, l.down.t()) : at::addmm(x, act, l.down.t());
   }
   return all_logits ? logits(x) : logits(x.narrow(0, T - 1, 1)).squeeze(0);
 }
