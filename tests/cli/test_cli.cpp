@@ -87,6 +87,66 @@ class TestCli : public QObject {
     QVERIFY2(r.err.contains(named), qPrintable(r.err));
   }
 
+  void generateStreamsTextAndIds() {
+    // Text through the tokenizer and a chat template, streamed.
+    const auto text = run({"generate", "--model", path("model"), "--prompt", "Tell me about rivers.", "--chat",
+                           "chatml", "--max-new-tokens", "5"});
+    QVERIFY2(text.exit_code == 0, qPrintable(text.err));
+    QVERIFY2(text.err.contains("stop: max_new_tokens") || text.err.contains("stop: eos"), qPrintable(text.err));
+    // Ids in, JSON out: greedy is deterministic and the first id is the argmax of the logits.
+    QFile ids(path("ids.json"));
+    QVERIFY(ids.open(QIODevice::WriteOnly));
+    ids.write("[5, 17, 42, 99, 3, 250]");
+    ids.close();
+    QStringList args{"generate", "--model", path("model"), "--input-ids", path("ids.json"), "--max-new-tokens", "4",
+                     "--json", "--logits"};
+    const auto a = run(args), b = run(args);
+    QVERIFY2(a.exit_code == 0, qPrintable(a.err));
+    const auto ja = json_of(a), jb = json_of(b);
+    QCOMPARE(ja["tokens"].toArray(), jb["tokens"].toArray());
+    QCOMPARE(ja["prompt_tokens"].toInt(), 6);
+    const auto logits = ja["last_logits"].toArray();
+    int best = 0;
+    for (int i = 1; i < logits.size(); ++i)
+      if (logits[i].toDouble() > logits[best].toDouble()) best = i;
+    QVERIFY(!ja["tokens"].toArray().isEmpty() || ja["stop_reason"].toString() == "eos");
+    if (!ja["tokens"].toArray().isEmpty()) QCOMPARE(ja["tokens"].toArray()[0].toInt(), best);
+    // Bad ids are bad input.
+    QVERIFY(ids.open(QIODevice::WriteOnly | QIODevice::Truncate));
+    ids.write("[5, -1]");
+    ids.close();
+    const auto bad = run({"generate", "--model", path("model"), "--input-ids", path("ids.json")});
+    QCOMPARE(bad.exit_code, 2);
+    QVERIFY2(bad.err.contains("input_ids[1]"), qPrintable(bad.err));
+  }
+
+  void benchReportsEachLength() {
+    const auto r = run({"bench", "--shape", "tiny", "--random-weights", "--lengths", "300,1k", "--decode-tokens", "2",
+                        "--json"});
+    QVERIFY2(r.exit_code == 0, qPrintable(r.err));
+    const auto lines = r.out.trimmed().split('\n');
+    QCOMPARE(lines.size(), 2);
+    const auto first = QJsonDocument::fromJson(lines[0].toUtf8()).object();
+    const auto second = QJsonDocument::fromJson(lines[1].toUtf8()).object();
+    QCOMPARE(first["length"].toInt(), 300);
+    QCOMPARE(second["length"].toInt(), 1024);
+    QCOMPARE(first["mode"].toString(), QStringLiteral("origin"));
+    QVERIFY(first["prefill_tokens_per_second"].toDouble() > 0);
+    QVERIFY(second["decode_ms_per_token"].toDouble() > 0);
+    const auto bad = run({"bench", "--shape", "gpt-9", "--random-weights"});
+    QCOMPARE(bad.exit_code, 2);
+    QVERIFY2(bad.err.contains("gpt-9"), qPrintable(bad.err));
+    const auto bad_length = run({"bench", "--shape", "tiny", "--random-weights", "--lengths", "12q"});
+    QCOMPARE(bad_length.exit_code, 2);
+    QVERIFY2(bad_length.err.contains("12q"), qPrintable(bad_length.err));
+  }
+
+  void mkmodelRejectsBadShapes() {
+    const auto r = run({"mkmodel", "--out", path("bad"), "--heads", "4", "--kv-heads", "3"});
+    QCOMPARE(r.exit_code, 2);
+    QVERIFY2(r.err.contains("kv_heads"), qPrintable(r.err));
+  }
+
   void replayMatchesTheOracle() {
     const QString dir = QStringLiteral(QREAD_ORACLES_DIR "/qllm");
     if (!QFile::exists(dir + "/oracle.json")) QSKIP("shared oracles not found");
