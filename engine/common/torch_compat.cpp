@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <limits>
+#include <vector>
 
 namespace qread::compat {
 namespace {
@@ -28,6 +29,36 @@ at::Tensor repeat_kv(const at::Tensor& x, int64_t group) {
   if (group == 1) return x;
   const auto B = x.size(0), H = x.size(1), S = x.size(2), D = x.size(3);
   return x.unsqueeze(2).expand({B, H, group, S, D}).reshape({B, H * group, S, D});
+}
+
+// Attention spelled out: matmul, mask, softmax, matmul. Queries go in blocks so that the score
+// matrix stays under ~64 MB however long the sequence (a 32K prompt on the CPU would otherwise
+// need 4 GB per layer for it).
+at::Tensor explicit_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                              const std::optional<at::Tensor>& mask, double scale) {
+  const int64_t tq = q.size(-2), tk = k.size(-2), rows = q.numel() / q.size(-1);
+  const int64_t block = std::max<int64_t>(1, (int64_t(1) << 24) / std::max<int64_t>(1, tk * (rows / tq)));
+  if (tq > block) {
+    std::vector<at::Tensor> parts;
+    for (int64_t start = 0; start < tq; start += block) {
+      const int64_t n = std::min(block, tq - start);
+      std::optional<at::Tensor> part_mask = mask;
+      if (mask && mask->dim() >= 2 && mask->size(-2) == tq) part_mask = mask->narrow(-2, start, n);
+      parts.push_back(explicit_attention(q.narrow(-2, start, n), k, v, part_mask, scale));
+    }
+    return at::cat(parts, -2);
+  }
+  // Scaling the queries rather than the scores, and a softmax that accumulates in float from the
+  // input dtype, keep the op count low: decode runs this once per layer and token.
+  auto scores = at::matmul(q * scale, k.transpose(-2, -1));
+  if (mask) {
+    if (mask->scalar_type() == at::kBool)
+      scores.masked_fill_(mask->logical_not(), -std::numeric_limits<float>::infinity());
+    else
+      scores = scores.to(at::kFloat) + mask->to(at::kFloat);
+  }
+  auto probs = at::softmax(scores, -1, at::kFloat);
+  return at::matmul(v.scalar_type() == at::kFloat ? probs : probs.to(v.scalar_type()), v);
 }
 
 }  // namespace
@@ -59,17 +90,7 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
     return at::scaled_dot_product_attention(q, k, v, full_mask, 0.0, false, scale);
   }
 #endif
-  // Scaling the (few) queries rather than the scores, and a softmax that accumulates in float
-  // from the input dtype, keep the op count low: decode runs this once per layer and token.
-  auto scores = at::matmul(q * scale, k.transpose(-2, -1));
-  if (full_mask) {
-    if (full_mask->scalar_type() == at::kBool)
-      scores.masked_fill_(full_mask->logical_not(), -std::numeric_limits<float>::infinity());
-    else
-      scores = scores.to(at::kFloat) + full_mask->to(at::kFloat);
-  }
-  auto probs = at::softmax(scores, -1, at::kFloat);
-  return at::matmul(v.scalar_type() == at::kFloat ? probs : probs.to(v.scalar_type()), v);
+  return explicit_attention(q, k, v, full_mask, scale);
 }
 
 const char* torch_version() { return TORCH_VERSION; }

@@ -93,6 +93,20 @@ class TestTorchCompat : public QObject {
     }
   }
 
+  void longSequencesGoInQueryBlocks() {
+    // Long enough that the score matrix is split into query blocks; the expectation is one
+    // unblocked softmax in double.
+    const int64_t t = 3000, h = 4, d = 16;
+    auto q = at::randn({1, h, t, d}), k = at::randn({1, h, t, d}), v = at::randn({1, h, t, d});
+    const double scale = 0.25;
+    auto got = qread::compat::attention(q, k, v, std::nullopt, true, scale);
+    auto scores = at::matmul(q.to(at::kDouble), k.to(at::kDouble).transpose(-2, -1)) * scale;
+    scores.masked_fill_(at::ones({t, t}, at::kBool).triu(1), -INFINITY);
+    auto expected = at::matmul(at::softmax(scores, -1), v.to(at::kDouble));
+    const double err = max_abs_diff(got, expected);
+    QVERIFY2(err < 1e-5, qPrintable(QString::number(err)));
+  }
+
   void attentionOnCudaMatchesCpu() {
 #ifdef QREAD_WITH_CUDA
     if (!at::hasCUDA()) QSKIP("built with CUDA but no CUDA device is present");
