@@ -10,6 +10,7 @@
 //   minicpm       MiniCPM: <用户>USER(stripped)<AI>ASSISTANT(stripped)
 //   none          the contents one after the other
 #include "qread/chat_template.hpp"
+#include "model/gguf_model.hpp"
 
 #include "qread/error.hpp"
 
@@ -203,6 +204,7 @@ std::vector<std::string> ChatTemplate::stop_tokens() const {
 }
 
 std::string detect_chat_template(const std::filesystem::path& model_dir) {
+  if (const auto gguf = gguf_model_file(model_dir)) return chat_template_from_gguf(*GgufFile::open(*gguf));
   std::string chat_template;
   if (auto j = read_json_quietly(model_dir / "tokenizer_config.json"); j && j->is_object() && j->contains("chat_template")) {
     const auto& t = j->at("chat_template");

@@ -2,6 +2,7 @@
 
 #include "memory/block_memory.hpp"
 #include "memory/memory_factory.hpp"
+#include "model/gguf_model.hpp"
 #include "model/model_config.hpp"
 #include "model/safetensors.hpp"
 #include "model/sampling.hpp"
@@ -71,11 +72,18 @@ class TorchLanguageModel final : public LanguageModel {
   TorchLanguageModel(const std::filesystem::path& dir, const ModelOptions& options) {
     const auto start = Clock::now();
     init_runtime();
-    auto config = model::ModelConfig::load(dir);
     const at::Device device = parse_device(options.device);
     const at::ScalarType dtype = parse_dtype(options.dtype, device);
-    auto store = model::WeightStore::open(dir);
     c10::NoGradGuard no_grad;
+    if (const auto gguf = model::gguf_model_file(dir)) {
+      const auto file = model::GgufFile::open(*gguf);
+      auto config = model::config_from_gguf(*file);
+      auto weights = model::load_weights(*file, config, device, dtype);
+      finish(std::move(config), std::move(weights), options, device, dtype, start);
+      return;
+    }
+    auto config = model::ModelConfig::load(dir);
+    auto store = model::WeightStore::open(dir);
     auto weights = model::load_weights(store, config, device, dtype);
     finish(std::move(config), std::move(weights), options, device, dtype, start);
   }

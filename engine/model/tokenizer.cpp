@@ -1,5 +1,6 @@
 // load_tokenizer, tokenizer_config.json & co., StreamDecoder and the UTF-8 helpers.
 #include "qread/tokenizer.hpp"
+#include "model/gguf_model.hpp"
 
 #include "model/bpe_tokenizer.hpp"
 #include "model/sentencepiece_tokenizer.hpp"
@@ -153,6 +154,17 @@ TokenizerConfig read_tokenizer_config(const std::filesystem::path& model_dir) {
 // Loading
 
 std::unique_ptr<Tokenizer> load_tokenizer(const std::filesystem::path& path) {
+  // A GGUF model carries its tokenizer in its metadata.
+  if (const auto gguf = gguf_model_file(path)) {
+    const auto file = GgufFile::open(*gguf);
+    TokenizerConfig config;
+    if (file->find("tokenizer.ggml.bos_token_id"))
+      config.bos_token_id = TokenId(file->get_uint("tokenizer.ggml.bos_token_id"));
+    if (file->find("tokenizer.ggml.eos_token_id"))
+      config.eos_token_ids = {TokenId(file->get_uint("tokenizer.ggml.eos_token_id"))};
+    config.add_bos_token = file->find("tokenizer.ggml.add_bos_token") && file->get_bool("tokenizer.ggml.add_bos_token");
+    return BpeTokenizer::from_json_text(tokenizer_json_from_gguf(*file), gguf->string(), config);
+  }
   std::error_code ec;
   // A tokenizer file itself is accepted too: its folder holds the configs.
   const bool is_file = std::filesystem::is_regular_file(path, ec);

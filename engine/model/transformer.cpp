@@ -2,12 +2,15 @@
 
 #include "memory/dense_memory.hpp"
 #include "model/fused_ops.hpp"
+#include "model/gguf_model.hpp"
 #include "model/safetensors.hpp"
 #include "qread/error.hpp"
 
 #include <ATen/ATen.h>
 #include <fmt/core.h>
 #include <fmt/ranges.h>
+
+#include <functional>
 
 namespace qread::model {
 namespace {
@@ -24,26 +27,19 @@ at::ScalarType scalar_type_of(DType dtype, const TensorView& view) {
   }
 }
 
+// Where weights come from: a view (or a fresh CPU tensor) per Hugging Face name.
 class Loader {
  public:
-  Loader(const WeightStore& store, const at::Device& device, at::ScalarType dtype)
-      : store_(store), device_(device), dtype_(dtype) {}
+  using View = std::function<at::Tensor(const std::string& name, const std::vector<std::int64_t>& shape)>;
+  using Has = std::function<bool(const std::string& name)>;
+  Loader(View view, Has has, const at::Device& device, at::ScalarType dtype)
+      : view_(std::move(view)), has_(std::move(has)), device_(device), dtype_(dtype) {}
 
-  // A view of the mapped bytes as a CPU tensor (no copy).
-  at::Tensor view(const std::string& name, const std::vector<std::int64_t>& shape) const {
-    const TensorView& t = store_.get(name);
-    if (t.shape != shape)
-      throw InputError(fmt::format("{}: tensor '{}' has shape [{}], the config implies [{}]",
-                                   t.file.string(), name, fmt::join(t.shape, ", "), fmt::join(shape, ", ")));
-    return at::from_blob(const_cast<std::byte*>(t.bytes.data()), t.shape,
-                         at::TensorOptions().dtype(scalar_type_of(t.dtype, t)));
-  }
-
-  bool has(const std::string& name) const { return store_.find(name) != nullptr; }
+  bool has(const std::string& name) const { return has_(name); }
 
   at::Tensor load(const std::string& name, const std::vector<std::int64_t>& shape) const {
-    // clone() only when .to() would alias the read-only mapping (same dtype, CPU).
-    auto src = view(name, shape);
+    // clone() only when .to() would alias the source (same dtype, CPU): it may be a read-only map.
+    auto src = view_(name, shape);
     auto out = src.to(device_, dtype_);
     return out.data_ptr() == src.data_ptr() ? out.clone() : out;
   }
@@ -57,23 +53,62 @@ class Loader {
     auto out = at::empty(out_shape, at::TensorOptions().device(device_).dtype(dtype_));
     std::int64_t row = 0;
     for (const auto& [name, shape] : parts) {
-      out.narrow(0, row, shape[0]).copy_(view(name, shape));
+      out.narrow(0, row, shape[0]).copy_(view_(name, shape));
       row += shape[0];
     }
     return out;
   }
 
  private:
-  const WeightStore& store_;
+  View view_;
+  Has has_;
   at::Device device_;
   at::ScalarType dtype_;
 };
 
+std::string shape_text(const std::vector<std::int64_t>& shape) { return fmt::format("[{}]", fmt::join(shape, ", ")); }
+
+TransformerWeights load_with(const Loader& L, const ModelConfig& c);
+
 }  // namespace
 
-TransformerWeights load_weights(const WeightStore& store, const ModelConfig& c,
-                                const at::Device& device, at::ScalarType dtype) {
-  Loader L(store, device, dtype);
+TransformerWeights load_weights(const WeightStore& store, const ModelConfig& c, const at::Device& device,
+                                at::ScalarType dtype) {
+  // Views of the mapped bytes as CPU tensors (no copy).
+  auto view = [&](const std::string& name, const std::vector<std::int64_t>& shape) {
+    const TensorView& t = store.get(name);
+    if (t.shape != shape)
+      throw InputError(fmt::format("{}: tensor '{}' has shape {}, the config implies {}", t.file.string(), name,
+                                   shape_text(t.shape), shape_text(shape)));
+    return at::from_blob(const_cast<std::byte*>(t.bytes.data()), t.shape,
+                         at::TensorOptions().dtype(scalar_type_of(t.dtype, t)));
+  };
+  auto has = [&](const std::string& name) { return store.find(name) != nullptr; };
+  auto weights = load_with(Loader(view, has, device, dtype), c);
+  if (!c.tie_word_embeddings && !weights.lm_head.defined()) store.get("lm_head.weight");  // names it
+  return weights;
+}
+
+TransformerWeights load_weights(const GgufFile& file, const ModelConfig& c, const at::Device& device,
+                                at::ScalarType dtype) {
+  // Dequantized to float32 on the host one tensor at a time, then converted on the device.
+  auto view = [&](const std::string& name, const std::vector<std::int64_t>& shape) {
+    std::vector<std::int64_t> stored;
+    auto values = gguf_tensor_as_hf(file, c, name, &stored);
+    if (stored != shape)
+      throw InputError(fmt::format("{}: tensor for '{}' has shape {}, the metadata implies {}", file.path().string(),
+                                   name, shape_text(stored), shape_text(shape)));
+    return at::from_blob(values.data(), stored, at::TensorOptions().dtype(at::kFloat)).clone();
+  };
+  auto has = [&](const std::string& name) {
+    const auto g = gguf_tensor_name(name);
+    return !g.empty() && file.find_tensor(g) != nullptr;
+  };
+  return load_with(Loader(view, has, device, dtype), c);
+}
+
+namespace {
+TransformerWeights load_with(const Loader& L, const ModelConfig& c) {
   const std::int64_t H = c.hidden_size, D = c.head_dim, q_out = c.num_heads * D,
                      kv_out = c.num_kv_heads * D, I = c.intermediate_size;
   TransformerWeights w;
@@ -101,14 +136,13 @@ TransformerWeights load_weights(const WeightStore& store, const ModelConfig& c,
     w.layers.push_back(std::move(l));
   }
   w.final_norm = L.load("model.norm.weight", {H});
-  if (L.has("lm_head.weight") && !c.tie_word_embeddings)
-    w.lm_head = L.load("lm_head.weight", {c.vocab_size, H});
-  else if (c.tie_word_embeddings)
+  if (c.tie_word_embeddings)
     w.lm_head = w.embed;
-  else
-    store.get("lm_head.weight");  // throws: names the missing tensor
+  else if (L.has("lm_head.weight"))
+    w.lm_head = L.load("lm_head.weight", {c.vocab_size, H});
   return w;
 }
+}  // namespace
 
 TransformerWeights random_weights(const ModelConfig& c, const at::Device& device, at::ScalarType dtype,
                                   std::uint64_t seed) {

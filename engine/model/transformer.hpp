@@ -17,6 +17,7 @@
 namespace qread::model {
 
 class WeightStore;
+class GgufFile;
 
 struct LayerWeights {
   at::Tensor input_norm, post_attention_norm;
@@ -38,6 +39,9 @@ struct TransformerWeights {
 // tensor on a missing tensor or a shape that disagrees with the config.
 TransformerWeights load_weights(const WeightStore& store, const ModelConfig& config,
                                 const at::Device& device, at::ScalarType dtype);
+// The same from a GGUF file: each tensor dequantized to float32 on the host, then converted.
+TransformerWeights load_weights(const GgufFile& file, const ModelConfig& config, const at::Device& device,
+                                at::ScalarType dtype);
 
 // Random weights of the config's shape on the device, N(0, 0.02) (norms 1), for benchmarks.
 TransformerWeights random_weights(const ModelConfig& config, const at::Device& device,
