@@ -5,16 +5,13 @@
 //
 // Block layouts follow ggml (ggml-common.h / ggml-quants.c); the code here is our own.
 #include "model/gguf.hpp"
+#include "common/mapped_file.hpp"
 
 #include "qread/error.hpp"
 
 #include <fmt/core.h>
 #include <fmt/ranges.h>
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -405,20 +402,6 @@ void dequant_q6_k(const std::byte* b, float* y) {
   }
 }
 
-// Closes a file descriptor on every path out of a function.
-class FileDescriptor {
- public:
-  explicit FileDescriptor(int fd) : fd_(fd) {}
-  ~FileDescriptor() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 }  // namespace
 
@@ -498,32 +481,14 @@ std::vector<std::int64_t> GgufTensorInfo::shape() const {
 
 std::unique_ptr<GgufFile> GgufFile::open(const std::filesystem::path& path) {
   const std::string name = path.string();
-  FileDescriptor fd(::open(name.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) {
-    if (errno == ENOENT) throw InputError(fmt::format("{}: no such file", name));
-    throw InputError(fmt::format("{}: cannot open: {}", name, std::strerror(errno)));
-  }
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0)
-    throw InputError(fmt::format("{}: cannot stat: {}", name, std::strerror(errno)));
-  if (S_ISDIR(st.st_mode))
-    throw InputError(fmt::format("{}: is a directory, not a .gguf file", name));
-  if (!S_ISREG(st.st_mode)) throw InputError(fmt::format("{}: not a regular file", name));
-  const auto size = std::uint64_t(st.st_size);
-  // Checked before mapping: mmap refuses a zero length.
-  if (size < 4)
-    throw InputError(
-        fmt::format("{}: file is {} bytes, too short for the GGUF magic (truncated?)", name, size));
-
   std::unique_ptr<GgufFile> file(new GgufFile());
   file->path_ = path;
-  // Read-only private map: the weights are never written through it.
-  void* map = ::mmap(nullptr, std::size_t(size), PROT_READ, MAP_PRIVATE, fd.get(), 0);
-  if (map == MAP_FAILED)
-    throw Error(fmt::format("{}: cannot map {} bytes: {}", name, size, std::strerror(errno)));
-  file->map_ = map;  // from here the destructor unmaps, also when validation throws
-  file->map_size_ = std::size_t(size);
-  const auto* base = static_cast<const std::byte*>(map);
+  file->map_ = MappedFile::open(path, ".gguf file", [&](std::uint64_t size) {
+    if (size < 4)
+      throw InputError(fmt::format("{}: file is {} bytes, too short for the GGUF magic (truncated?)", name, size));
+  });
+  const auto size = std::uint64_t(file->map_.size());
+  const auto* base = file->map_.data();
 
   Cursor in(base, size, name);
   if (std::memcmp(base, "GGUF", 4) != 0)
@@ -665,9 +630,7 @@ std::unique_ptr<GgufFile> GgufFile::open(const std::filesystem::path& path) {
   return file;
 }
 
-GgufFile::~GgufFile() {
-  if (map_) ::munmap(map_, map_size_);
-}
+GgufFile::~GgufFile() = default;
 
 const GgufValue* GgufFile::find(const std::string& key) const {
   auto it = metadata_.find(key);
@@ -779,12 +742,12 @@ const GgufTensorInfo* GgufFile::find_tensor(const std::string& name) const {
 }
 
 void GgufFile::dequantize(const GgufTensorInfo& t, float* out) const {
-  const auto* base = static_cast<const std::byte*>(map_);
+  const auto* base = map_.data();
   // The info must describe bytes of this map: a caller's stray copy must not become a wild read.
   const auto nbytes =
       t.n_elements / std::max<std::size_t>(ggml_block_size(t.type), 1) * ggml_type_size(t.type);
   if (t.bytes.size() != nbytes ||
-      (nbytes > 0 && (t.bytes.data() < base || t.bytes.data() + nbytes > base + map_size_)))
+      (nbytes > 0 && (t.bytes.data() < base || t.bytes.data() + nbytes > base + map_.size())))
     throw InputError(fmt::format("{}: tensor '{}' is not a tensor of this file", path_.string(),
                                  brief_name(t.name)));
   const std::byte* p = t.bytes.data();

@@ -9,6 +9,7 @@
 // stored, so undoing that permutation is the loader's job.
 #pragma once
 
+#include "common/mapped_file.hpp"
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -164,8 +165,7 @@ class GgufFile {
   const GgufValue& require(const std::string& key) const;
 
   std::filesystem::path path_;
-  void* map_ = nullptr;
-  std::size_t map_size_ = 0;
+  MappedFile map_;
   std::uint32_t version_ = 0;
   std::uint64_t alignment_ = 32;
   std::uint64_t data_offset_ = 0;

@@ -3,6 +3,7 @@
 // form a pointer, and every failure becomes an InputError that names the file, the tensor and the
 // field at fault.
 #include "model/safetensors.hpp"
+#include "common/mapped_file.hpp"
 
 #include "qread/error.hpp"
 
@@ -11,7 +12,6 @@
 #include <nlohmann/json.hpp>
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -399,44 +399,19 @@ std::int64_t TensorView::numel() const {
 // ---- SafetensorsFile -----------------------------------------------------------------------
 
 std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::filesystem::path& path) {
-  const std::string name = path.string();
-  FileDescriptor fd(::open(name.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) {
-    if (errno == ENOENT) throw InputError(fmt::format("{}: no such file", name));
-    throw InputError(fmt::format("{}: cannot open: {}", name, std::strerror(errno)));
-  }
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0)
-    throw InputError(fmt::format("{}: cannot stat: {}", name, std::strerror(errno)));
-  if (S_ISDIR(st.st_mode))
-    throw InputError(fmt::format("{}: is a directory, not a .safetensors file", name));
-  if (!S_ISREG(st.st_mode)) throw InputError(fmt::format("{}: not a regular file", name));
-  const auto size = std::uint64_t(st.st_size);
-  // Checked before mapping: mmap refuses a zero length.
-  if (size < 8) throw too_short(path, size);
-
   std::unique_ptr<SafetensorsFile> file(new SafetensorsFile());
   file->path_ = path;
-  // MAP_PRIVATE + PROT_READ: the weights are never written through the map, and private mapping
-  // keeps our view stable should someone else write to the file through write() later.
-  void* map = ::mmap(nullptr, std::size_t(size), PROT_READ, MAP_PRIVATE, fd.get(), 0);
-  if (map == MAP_FAILED)
-    throw Error(fmt::format("{}: cannot map {} bytes: {}", name, size, std::strerror(errno)));
-  file->map_ = map;  // from here the destructor unmaps, also when validation throws
-  file->map_size_ = std::size_t(size);
-  // The loader reads nearly every byte soon after opening: start the read-ahead now. A hint
-  // only, so its failure does not matter.
-  ::madvise(map, file->map_size_, MADV_WILLNEED);
-
-  auto parsed = parse_file(static_cast<const std::byte*>(map), size, path);
+  file->map_ = MappedFile::open(path, ".safetensors file", [&](std::uint64_t size) {
+    if (size < 8) throw too_short(path, size);
+  });
+  const auto size = std::uint64_t(file->map_.size());
+  auto parsed = parse_file(file->map_.data(), size, path);
   file->tensors_ = std::move(parsed.tensors);
   file->metadata_ = std::move(parsed.metadata);
   return file;
 }
 
-SafetensorsFile::~SafetensorsFile() {
-  if (map_) ::munmap(map_, map_size_);
-}
+SafetensorsFile::~SafetensorsFile() = default;
 
 const TensorView* SafetensorsFile::find(const std::string& name) const {
   auto it = tensors_.find(name);

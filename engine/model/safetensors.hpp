@@ -4,6 +4,8 @@
 // No LibTorch here: the model loader turns views into tensors.
 #pragma once
 
+#include "common/mapped_file.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -52,8 +54,7 @@ class SafetensorsFile {
  private:
   SafetensorsFile() = default;
   std::filesystem::path path_;
-  void* map_ = nullptr;
-  std::size_t map_size_ = 0;
+  MappedFile map_;
   std::map<std::string, TensorView> tensors_;
   std::map<std::string, std::string> metadata_;
 };
