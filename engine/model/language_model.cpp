@@ -152,6 +152,8 @@ class TorchLanguageModel final : public LanguageModel {
       if (!blocks) continue;
       report.block_size = block_size_;
       report.blocks = blocks->store().size();
+      if (layer == 0 || report.block_starts.empty())
+        for (std::int64_t id = 0; id < report.blocks; ++id) report.block_starts.push_back(blocks->store().start_of(id));
       const auto& c = blocks->store().counters();
       report.cache_hits += c.cache_hits;
       report.cache_misses += c.cache_misses;
@@ -178,10 +180,22 @@ class TorchLanguageModel final : public LanguageModel {
     auto all = at::tensor(std::vector<std::int64_t>(ids.begin(), ids.end()), at::kLong);
     at::Tensor logits;
     const auto total = std::int64_t(ids.size());
+    const std::int64_t layers = model_->config().num_layers;
     for (std::int64_t start = 0; start < total; start += chunk_size) {
       if (cancel && cancel->load()) throw Cancelled();
       const auto n = std::min(chunk_size, total - start);
-      logits = model_->forward(all.narrow(0, start, n));
+      // Progress and cancel after every layer, so that a long chunk on a slow device still
+      // reports and stops promptly; a chunk stopped half-way leaves no usable context.
+      auto after_layer = [&](std::int64_t layer) {
+        if (cancel && cancel->load()) {
+          model_->reset();
+          throw Cancelled();
+        }
+        if (progress && layer + 1 < layers) progress(start + n * (layer + 1) / layers, total);
+      };
+      logits = model_->forward(all.narrow(0, start, n), false,
+                               (progress || cancel) && n > 1 ? std::function<void(std::int64_t)>(after_layer)
+                                                             : std::function<void(std::int64_t)>());
       if (progress) progress(start + n, total);
     }
     return to_vector(logits);

@@ -235,7 +235,8 @@ at::Tensor Transformer::logits(const at::Tensor& hidden) const {
       .to(at::kFloat);
 }
 
-at::Tensor Transformer::forward(const at::Tensor& ids, bool all_logits) {
+at::Tensor Transformer::forward(const at::Tensor& ids, bool all_logits,
+                                const std::function<void(std::int64_t)>& after_layer) {
   const std::int64_t T = ids.size(0), Hq = config_.num_heads, Hkv = config_.num_kv_heads,
                      D = config_.head_dim, I = config_.intermediate_size;
   const double eps = config_.rms_norm_eps;
@@ -257,6 +258,7 @@ at::Tensor Transformer::forward(const at::Tensor& ids, bool all_logits) {
                                             : at::matmul(h, l.gate_up.t());
     auto act = at::silu(gate_up.narrow(1, 0, I)) * gate_up.narrow(1, I, I);
     x = l.down_bias.defined() ? x + at::addmm(l.down_bias, act, l.down.t()) : at::addmm(x, act, l.down.t());
+    if (after_layer) after_layer(i);
   }
   return all_logits ? logits(x) : logits(x.narrow(0, T - 1, 1)).squeeze(0);
 }

@@ -62,8 +62,11 @@ class Transformer {
 
   // Runs ids ([T], int64, on any device) through the model after everything fed so far. Returns
   // float32 logits [T, vocab] when `all_logits`, else [vocab] for the last id only (the LM head
-  // is the largest matrix: prefill skips it for all other positions).
-  at::Tensor forward(const at::Tensor& ids, bool all_logits = false);
+  // is the largest matrix: prefill skips it for all other positions). `after_layer`, when given,
+  // is called with each layer's index once it is done (progress, cancel: it may throw, and the
+  // context is then inconsistent until reset()).
+  at::Tensor forward(const at::Tensor& ids, bool all_logits = false,
+                     const std::function<void(std::int64_t)>& after_layer = {});
 
   // Replaces every layer's context memory (and the RoPE they use); the context is lost.
   void set_memories(std::unique_ptr<Rope> rope, const MemoryFactory& memory_for_layer);

@@ -76,6 +76,7 @@ struct MemoryReport {
   std::string mode;
   std::int64_t block_size = 0;
   std::int64_t blocks = 0;  // memory blocks per layer now
+  std::vector<std::int64_t> block_starts;  // each memory block's first token (the same in every layer)
   std::int64_t cache_hits = 0, cache_misses = 0, bytes_to_device = 0;
   std::vector<BlockRetrieval> retrievals;
 };
@@ -112,7 +113,8 @@ class LanguageModel {
   virtual std::int64_t context_length() const = 0;
 
   // Appends ids to the context in chunks of `chunk_size`; returns the float32 logits after the
-  // last id. Throws Cancelled when `cancel` becomes true (checked between chunks).
+  // last id. `progress` and `cancel` are looked at after every layer of every chunk; Cancelled
+  // is thrown when `cancel` becomes true, and the context is then lost (reset).
   virtual std::vector<float> feed(std::span<const TokenId> ids, std::int64_t chunk_size,
                                   const ProgressCallback& progress = {},
                                   const std::atomic<bool>* cancel = nullptr) = 0;
