@@ -164,24 +164,27 @@ void BlockMemory::absorb(std::int64_t exec_length, const at::Tensor& local_score
       set_question(chunk_global_q);
   }
 
-  while (live - block >= n_local) {
-    live -= block;
-    store_.add(rest_k_.narrow(2, begin, block), rest_v_.narrow(2, begin, block), rest_origin_ + begin);
-    // Representative key: per query head, the mean of the repr_topk keys with most local attention.
-    auto keys = expand_heads(rest_k_.narrow(2, begin, block)).squeeze(0);  // [Hq, block, D]
-    auto best = std::get<1>(rest_score_.narrow(1, begin, block).topk(config_.repr_topk, 1));  // [Hq, r]
-    auto repr = keys.gather(1, best.unsqueeze(-1).expand({heads_, config_.repr_topk, dim_}))
-                    .mean(1)
-                    .reshape({1, heads_ * dim_});
-    const std::int64_t row = store_.size() - 1;
-    if (!repr_.defined() || row >= repr_.size(0)) {
-      auto grown = at::empty({std::max<std::int64_t>(16, 2 * (repr_.defined() ? repr_.size(0) : 0)), heads_ * dim_},
-                             repr.options());
-      if (row > 0) grown.narrow(0, 0, row).copy_(repr_.narrow(0, 0, row));
+  const std::int64_t n = live >= n_local + block ? (live - n_local) / block : 0;  // blocks leaving the window
+  if (n > 0) {
+    const auto k = rest_k_.narrow(2, begin, n * block), v = rest_v_.narrow(2, begin, n * block);
+    const std::int64_t first = store_.add_blocks(k, v, n, rest_origin_ + begin);
+    // Representative keys: per query head, the mean of the repr_topk keys of each block with
+    // the most local attention. All n blocks at once: [Hq, n, block, D].
+    auto keys = expand_heads(k).squeeze(0).view({heads_, n, block, dim_});
+    auto best = std::get<1>(rest_score_.narrow(1, begin, n * block).view({heads_, n, block}).topk(config_.repr_topk, 2));
+    auto repr = keys.gather(2, best.unsqueeze(-1).expand({heads_, n, config_.repr_topk, dim_}))
+                    .mean(2)                 // [Hq, n, D]
+                    .transpose(0, 1)         // [n, Hq, D]
+                    .reshape({n, heads_ * dim_});
+    if (!repr_.defined() || first + n > repr_.size(0)) {
+      const std::int64_t capacity = std::max<std::int64_t>(
+          {16, 2 * (repr_.defined() ? repr_.size(0) : 0), first + n});
+      auto grown = at::empty({capacity, heads_ * dim_}, repr.options());
+      if (first > 0) grown.narrow(0, 0, first).copy_(repr_.narrow(0, 0, first));
       repr_ = grown;
     }
-    repr_.narrow(0, row, 1).copy_(repr);
-    begin += block;
+    repr_.narrow(0, first, n).copy_(repr);
+    begin += n * block;
   }
   rest_end_ = end;
   rest_begin_ = begin;

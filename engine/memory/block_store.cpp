@@ -20,26 +20,48 @@ void BlockStore::clear() {
   blocks_.clear();
   cached_.clear();
   free_slots_.clear();
-  cache_k_ = cache_v_ = at::Tensor();
+  cache_k_ = cache_v_ = arena_k_ = arena_v_ = at::Tensor();
+  arena_used_ = 0;
   clock_ = 0;
   counters_ = {};
 }
 
-std::int64_t BlockStore::add(const at::Tensor& k, const at::Tensor& v, std::int64_t start) {
-  Block b;
-  if (on_device_) {
-    // Host copies in page-locked memory, so that loading them back can be asynchronous.
-    b.k = at::empty(k.sizes(), k.options().device(at::kCPU).pinned_memory(true));
-    b.v = at::empty(v.sizes(), v.options().device(at::kCPU).pinned_memory(true));
-    b.k.copy_(k);
-    b.v.copy_(v);
-  } else {
-    b.k = k.contiguous().clone();
-    b.v = v.contiguous().clone();
+std::pair<at::Tensor, at::Tensor> BlockStore::host_room(std::int64_t n, const at::Tensor& like) {
+  // A request larger than what is left starts a new arena (the rest of the old one is wasted,
+  // at most n - 1 blocks); requests larger than an arena get an arena of their own.
+  if (!arena_k_.defined() || arena_used_ + n > arena_k_.size(0)) {
+    auto shape = like.sizes().vec();
+    shape.insert(shape.begin(), std::max(n, kArenaBlocks));
+    auto options = like.options().device(at::kCPU).pinned_memory(on_device_);
+    arena_k_ = at::empty(shape, options);
+    arena_v_ = at::empty(shape, options);
+    arena_used_ = 0;
   }
-  b.start = start;
-  blocks_.push_back(std::move(b));
-  return std::int64_t(blocks_.size()) - 1;
+  auto room = std::make_pair(arena_k_.narrow(0, arena_used_, n), arena_v_.narrow(0, arena_used_, n));
+  arena_used_ += n;
+  return room;
+}
+
+std::int64_t BlockStore::add(const at::Tensor& k, const at::Tensor& v, std::int64_t start) {
+  return add_blocks(k, v, 1, start);
+}
+
+std::int64_t BlockStore::add_blocks(const at::Tensor& k, const at::Tensor& v, std::int64_t n, std::int64_t start) {
+  const auto kv_heads = k.size(1), block = k.size(2) / n, dim = k.size(3);
+  // [1, Hkv, n * block, D] -> [n, Hkv, block, D]
+  auto split = [&](const at::Tensor& x) { return x.view({kv_heads, n, block, dim}).transpose(0, 1); };
+  auto [host_k, host_v] = host_room(n, k.select(0, 0).narrow(1, 0, block));
+  host_k.copy_(split(k), /*non_blocking=*/true);
+  host_v.copy_(split(v), /*non_blocking=*/true);
+  const auto first = size();
+  for (std::int64_t i = 0; i < n; ++i) {
+    Block b;
+    b.k = host_k.narrow(0, i, 1);
+    b.v = host_v.narrow(0, i, 1);
+    b.start = start + i * block;
+    blocks_.push_back(std::move(b));
+  }
+  return first;
 }
 
 std::vector<std::int64_t> BlockStore::eviction_order() const {

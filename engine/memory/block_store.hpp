@@ -30,6 +30,10 @@ class BlockStore {
 
   // Stores a block ([1, Hkv, block_size, D] each) starting at absolute token `start`; returns its id.
   std::int64_t add(const at::Tensor& k, const at::Tensor& v, std::int64_t start);
+  // Stores n consecutive blocks at once: k and v are [1, Hkv, n * block_size, D], the first block
+  // starts at absolute token `start`. The copy to host memory is asynchronous on CUDA (the host
+  // side is read only through later stream-ordered copies). Returns the first id.
+  std::int64_t add_blocks(const at::Tensor& k, const at::Tensor& v, std::int64_t n, std::int64_t start);
 
   // Makes `ids` resident (evicting as the policy says), marks them retrieved, and returns their
   // keys and values concatenated in the order given: [1, Hkv, n * block_size, D] each.
@@ -57,6 +61,11 @@ class BlockStore {
   };
 
   void evict_for(const std::vector<std::int64_t>& ids);
+  // Host room for n more blocks shaped like `like` ([Hkv, block, D]): views into arenas of
+  // kArenaBlocks blocks, so that page-locked memory is allocated rarely (each allocation pins
+  // pages, which costs about as much as copying them).
+  std::pair<at::Tensor, at::Tensor> host_room(std::int64_t n, const at::Tensor& like);
+  static constexpr std::int64_t kArenaBlocks = 64;
 
   std::int64_t capacity_;
   CacheStrategy strategy_;
@@ -67,6 +76,8 @@ class BlockStore {
   std::vector<Cached> cached_;  // insertion order = tie order
   std::vector<std::int64_t> free_slots_;
   at::Tensor cache_k_, cache_v_;  // [capacity, Hkv, block_size, D] on the device
+  at::Tensor arena_k_, arena_v_;  // [kArenaBlocks, Hkv, block_size, D] host; rows [arena_used_, end) free
+  std::int64_t arena_used_ = 0;
   std::int64_t clock_ = 0;
   MemoryCounters counters_;
 };

@@ -72,10 +72,14 @@ MemoryUsage memory_usage() {
 #ifdef QREAD_WITH_CUDA
   if (at::hasCUDA()) {
     // Index 0 of each stat array is the aggregate over pool types (same in LibTorch 1.13 and 2.x).
-    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(0);
-    m.gpu_allocated_bytes = stats.allocated_bytes[0].current;
-    m.gpu_peak_bytes = stats.allocated_bytes[0].peak;
-    m.gpu_reserved_bytes = stats.reserved_bytes[0].current;
+    // The allocator refuses ("Invalid device argument") until the process has used the GPU.
+    try {
+      const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(0);
+      m.gpu_allocated_bytes = stats.allocated_bytes[0].current;
+      m.gpu_peak_bytes = stats.allocated_bytes[0].peak;
+      m.gpu_reserved_bytes = stats.reserved_bytes[0].current;
+    } catch (const c10::Error&) {
+    }
   }
 #endif
   return m;
@@ -84,7 +88,12 @@ MemoryUsage memory_usage() {
 void reset_peak_memory() {
   std::ofstream("/proc/self/clear_refs") << "5";  // resets VmHWM; ignored where not permitted
 #ifdef QREAD_WITH_CUDA
-  if (at::hasCUDA()) c10::cuda::CUDACachingAllocator::resetPeakStats(0);
+  if (at::hasCUDA()) {
+    try {
+      c10::cuda::CUDACachingAllocator::resetPeakStats(0);
+    } catch (const c10::Error&) {  // the GPU is not in use yet: nothing to reset
+    }
+  }
 #endif
 }
 
