@@ -1,0 +1,256 @@
+// The session API (qread/session.hpp): hit maps against a brute-force count, answers through
+// JSON and back, and Reader::ask on a tiny model: streamed text equals the answer, reading
+// progress, cancel while reading and while answering.
+#include "qread/error.hpp"
+#include "qread/model_maker.hpp"
+#include "qread/prompt.hpp"
+#include "qread/session.hpp"
+#include "test_support.hpp"
+
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <random>
+
+namespace {
+
+// A document of `pages` pages of `page_chars` bytes each ("p<page> " repeated), separated as PDF
+// pages are.
+qread::Document paged_document(int pages, std::size_t page_chars) {
+  std::string text;
+  std::vector<qread::Page> list;
+  for (int p = 1; p <= pages; ++p) {
+    if (p > 1) text += qread::Document::kPageSeparator;
+    qread::Page page{p, {}, text.size(), 0};
+    std::string word = std::to_string(p);
+    word.insert(word.begin(), 'p');
+    word.push_back(' ');
+    while (text.size() - page.begin + word.size() <= page_chars) text += word;
+    page.end = text.size();
+    list.push_back(page);
+  }
+  return qread::Document("book.pdf", qread::DocumentKind::pdf, text, list);
+}
+
+}  // namespace
+
+class TestSession : public QObject {
+  Q_OBJECT
+  std::mt19937_64 rng_{qread::test::random_seed()};
+  QTemporaryDir tmp_;
+  std::filesystem::path model_;
+
+ private Q_SLOTS:
+  void initTestCase() {
+    QVERIFY(tmp_.isValid());
+    qread::MakeModelOptions o;
+    o.tokenizer = "bpe";
+    o.corpus = QREAD_SOURCE_DIR "/tests/tokenizer/data/corpus.txt";
+    o.layers = 3;
+    o.seed = rng_();
+    model_ = tmp_.filePath("model").toStdString();
+    qread::make_model(model_, o);
+  }
+
+  // make_hit_map against counting by hand, on random reports over a random prompt layout.
+  void hitMapCountsEveryRetrieval() {
+    for (int round = 0; round < 20; ++round) {
+      const auto document = paged_document(2 + int(rng_() % 6), 40 + rng_() % 200);
+      const std::int64_t block = 4 + std::int64_t(rng_() % 8), layers = 1 + std::int64_t(rng_() % 4);
+      // Prompt: a template head of `head` tokens, the document's bytes in tokens of 1-5 bytes, a tail.
+      qread::DocumentPrompt prompt;
+      const std::int64_t head = std::int64_t(rng_() % 10);
+      prompt.text_offsets.assign(std::size_t(head), -1);
+      for (std::size_t at = 0; at < document.text().size(); at += 1 + rng_() % 5)
+        prompt.text_offsets.push_back(std::int64_t(at));
+      for (int i = 0; i < 7; ++i) prompt.text_offsets.push_back(-1);
+      const auto n = std::int64_t(prompt.text_offsets.size());
+      qread::MemoryReport report;
+      report.block_size = block;
+      for (std::int64_t start = head; start + block <= n - 7; start += block) report.block_starts.push_back(start);
+      if (report.block_starts.empty()) continue;
+      const std::int64_t answer_from = n - 1;
+      // Expected counts, by (layer, block start).
+      std::map<std::pair<std::int64_t, std::int64_t>, std::int64_t> read, answer;
+      for (int r = 0; r < 50; ++r) {
+        qread::BlockRetrieval retrieval;
+        retrieval.layer = std::int64_t(rng_() % std::uint64_t(layers));
+        retrieval.query_start = rng_() % 4 == 0 ? answer_from + std::int64_t(rng_() % 3) : std::int64_t(rng_() % std::uint64_t(answer_from));
+        for (int k = 0; k < 3; ++k) {
+          const auto start = report.block_starts[rng_() % report.block_starts.size()];
+          retrieval.block_starts.push_back(start);
+          ++(retrieval.query_start >= answer_from ? answer : read)[{retrieval.layer, start}];
+        }
+        report.retrievals.push_back(retrieval);
+      }
+      const auto map = qread::make_hit_map(report, layers, prompt, document, answer_from);
+      QCOMPARE(map.layers, layers);
+      QCOMPARE(map.blocks.size(), report.block_starts.size());
+      std::map<int, std::int64_t> expected_pages;
+      for (std::size_t b = 0; b < map.blocks.size(); ++b) {
+        const auto& mb = map.blocks[b];
+        QCOMPARE(mb.token_begin, report.block_starts[b]);
+        QCOMPARE(mb.token_end, mb.token_begin + block);
+        // Its text starts at its first token's offset; its pages are those its text overlaps.
+        QCOMPARE(std::int64_t(mb.text_begin), prompt.text_offsets[std::size_t(mb.token_begin)]);
+        int first = 0, last = 0;
+        for (const auto& page : document.pages())
+          if (page.begin < mb.text_end && page.end > mb.text_begin) {
+            if (first == 0) first = page.number;
+            last = page.number;
+          }
+        if (first == 0) first = last = document.page_of_offset(mb.text_begin);  // only separator bytes
+        QCOMPARE(mb.pages.first, first);
+        QCOMPARE(mb.pages.last, last);
+        for (std::int64_t layer = 0; layer < layers; ++layer) {
+          const auto a = answer.count({layer, mb.token_begin}) ? answer[{layer, mb.token_begin}] : 0;
+          const auto r = read.count({layer, mb.token_begin}) ? read[{layer, mb.token_begin}] : 0;
+          QCOMPARE(map.answer(layer, b), a);
+          QCOMPARE(map.read(layer, b), r);
+          expected_pages[mb.pages.first] += a;
+        }
+      }
+      // Cited pages: the answer's retrievals per first page, most first, none without retrievals.
+      const auto cited = qread::cited_pages(map);
+      for (std::size_t i = 0; i < cited.size(); ++i) {
+        QCOMPARE(cited[i].retrievals, expected_pages[cited[i].page]);
+        QVERIFY(cited[i].retrievals > 0);
+        if (i > 0) QVERIFY(cited[i - 1].retrievals >= cited[i].retrievals);
+      }
+      QCOMPARE(std::int64_t(cited.size()),
+               std::int64_t(std::count_if(expected_pages.begin(), expected_pages.end(), [](auto& p) { return p.second > 0; })));
+    }
+  }
+
+  void answerSurvivesJson() {
+    const auto document = paged_document(6, 400);
+    qread::Reader reader(model_);
+    qread::AskOptions options;
+    options.config = qread::default_config(qread::MemoryMode::qllm);
+    qread::apply_overrides(options.config, {"n_local=64", "exc_block_size=32", "block_size=16", "n_init=8",
+                                            "chunk_size=128", "topk=2"});
+    options.max_new_tokens = 5;
+    std::string streamed;
+    std::vector<std::int64_t> progress;
+    qread::AskEvents events;
+    events.text = [&](std::string_view piece) { streamed += piece; };
+    events.reading = [&](std::int64_t done, std::int64_t) { progress.push_back(done); };
+    const auto answer = reader.ask(document, "What is on page 4?", options, events);
+    QCOMPARE(streamed, answer.text);
+    QVERIFY(answer.stop_reason == "eos" || answer.stop_reason == "max_new_tokens");
+    QVERIFY(answer.answer_tokens >= 1 && answer.answer_tokens <= 5);
+    QCOMPARE(progress.back(), answer.prompt_tokens);
+    QVERIFY(std::is_sorted(progress.begin(), progress.end()));
+    // Reported after every layer of every chunk: more often than once per chunk.
+    QVERIFY(std::int64_t(progress.size()) > (answer.prompt_tokens - 1) / 128);
+    QVERIFY(!answer.hit_map.empty());
+    QCOMPARE(answer.hit_map.layers, 3);
+    QCOMPARE(answer.document_pages, 6);
+    QVERIFY(answer.question_span.has_value());
+    QCOMPARE(answer.mode, std::string("qllm"));
+
+    const auto back = qread::answer_from_json(qread::to_json(answer));
+    QCOMPARE(back.text, answer.text);
+    QCOMPARE(back.question, answer.question);
+    QCOMPARE(back.config_yaml, answer.config_yaml);
+    QCOMPARE(back.prompt_tokens, answer.prompt_tokens);
+    QCOMPARE(back.prefill_seconds, answer.prefill_seconds);
+    QCOMPARE(back.prefill_progress, answer.prefill_progress);
+    QCOMPARE(back.cited_pages, answer.cited_pages);
+    QCOMPARE(back.hit_map.answer_hits, answer.hit_map.answer_hits);
+    QCOMPARE(back.hit_map.read_hits, answer.hit_map.read_hits);
+    QCOMPARE(back.hit_map.blocks.size(), answer.hit_map.blocks.size());
+    for (std::size_t b = 0; b < back.hit_map.blocks.size(); ++b)
+      QVERIFY(back.hit_map.blocks[b].pages == answer.hit_map.blocks[b].pages);
+    QCOMPARE(back.question_span->begin, answer.question_span->begin);
+    const auto list = qread::answers_from_json(qread::to_json(std::vector<qread::Answer>{answer, back}));
+    QCOMPARE(list.size(), std::size_t(2));
+    QCOMPARE(list[1].text, answer.text);
+  }
+
+  void badJsonNamesTheField_data() {
+    QTest::addColumn<QString>("json");
+    QTest::addColumn<QString>("named");
+    QTest::addRow("not json") << "{" << "not valid JSON";
+    QTest::addRow("not an object") << "[1]" << "object";
+    QTest::addRow("answer type") << R"({"answer": 3})" << "answer";
+    QTest::addRow("timings type") << R"({"timings": {"prefill_seconds": "slow"}})" << "prefill_seconds";
+    QTest::addRow("hit counts") << R"({"hit_map": {"layers": 2, "blocks": [{"tokens": [0, 4], "pages": [1, 1], "text": [0, 9]}], "answer_hits": [1], "read_hits": [0, 0]}})"
+                                << "hit counts";
+    QTest::addRow("span") << R"({"question_span": [1, 2, 3]})" << "question_span";
+  }
+  void badJsonNamesTheField() {
+    QFETCH(QString, json);
+    QFETCH(QString, named);
+    try {
+      (void)qread::answer_from_json(json.toStdString());
+      QFAIL("no error");
+    } catch (const qread::InputError& e) {
+      QVERIFY2(QString::fromUtf8(e.what()).contains(named), e.what());
+    }
+  }
+
+  void cancelStopsReadingAndAnswering() {
+    const auto document = paged_document(20, 600);
+    qread::Reader reader(model_);
+    qread::AskOptions options;
+    options.config = qread::default_config(qread::MemoryMode::inf_llm);
+    qread::apply_overrides(options.config, {"n_local=64", "exc_block_size=32", "block_size=16", "n_init=8",
+                                            "chunk_size=256"});
+    options.max_new_tokens = 50;
+    // While reading: cancel at the first progress report; ask returns promptly, nothing answered.
+    std::atomic<bool> cancel{false};
+    qread::AskEvents events;
+    events.cancel = &cancel;
+    std::int64_t reports_after_cancel = 0;
+    events.reading = [&](std::int64_t, std::int64_t) {
+      if (cancel) ++reports_after_cancel;
+      cancel = true;
+    };
+    auto answer = reader.ask(document, "What is on page 9?", options, events);
+    QCOMPARE(answer.stop_reason, std::string("cancelled"));
+    QVERIFY(answer.text.empty());
+    QCOMPARE(reports_after_cancel, 0);  // stopped at the next layer
+    QVERIFY(answer.prefill_progress.back().tokens < answer.prompt_tokens);
+    // While answering: cancel after the second piece; what was answered is kept.
+    cancel = false;
+    events.reading = {};
+    int pieces = 0;
+    events.text = [&](std::string_view) {
+      if (++pieces == 2) cancel = true;
+    };
+    options.config = qread::default_config(qread::MemoryMode::origin);
+    qread::AskOptions long_answer = options;
+    long_answer.sampling.temperature = 1.0;  // keep going: greedy on a random model may stop at once
+    long_answer.sampling.seed = rng_();
+    answer = reader.ask(document, "What is on page 9?", long_answer, events);
+    if (answer.stop_reason == "eos") QSKIP("the random model ended its answer before the cancel");
+    QCOMPARE(answer.stop_reason, std::string("cancelled"));
+    QVERIFY(!answer.text.empty());
+    QVERIFY(answer.answer_tokens < 50);
+    // The reader is usable after a cancel.
+    cancel = false;
+    events.text = {};
+    options.max_new_tokens = 2;
+    QVERIFY(reader.ask(document, "Why?", options, events).stop_reason != "cancelled");
+  }
+
+  void badConfigIsRejectedBeforeReading() {
+    qread::Reader reader(model_);
+    qread::AskOptions options;
+    options.config = qread::default_config(qread::MemoryMode::qllm);
+    options.config.attention.topk = 0;
+    try {
+      (void)reader.ask(paged_document(2, 100), "Why?", options);
+      QFAIL("no error");
+    } catch (const qread::InputError& e) {
+      QVERIFY2(QString::fromUtf8(e.what()).contains("topk"), e.what());
+    }
+  }
+};
+
+QTEST_GUILESS_MAIN(TestSession)
+#include "test_session.moc"
