@@ -7,6 +7,7 @@
 #include "test_support.hpp"
 
 #include <QDir>
+#include <QDirIterator>
 #include <QFile>
 #include <QRegularExpression>
 #include <QTemporaryDir>
@@ -205,10 +206,13 @@ class TestConfig : public QObject {
     QVERIFY(!closest_name("completely_else", names));
   }
 
-  // Every file in config/ loads, its values are the file's, and README.md lists it.
+  // Every file in config/ (and its folders) loads, its values are the file's, and README.md lists it.
   void everyPresetLoads() {
     const QDir dir(config_dir());
-    const QStringList files = dir.entryList({"*.yaml", "*.yml"}, QDir::Files, QDir::Name);
+    QStringList files;
+    QDirIterator it(dir.path(), {"*.yaml", "*.yml"}, QDir::Files, QDirIterator::Subdirectories);
+    while (it.hasNext()) files << dir.relativeFilePath(it.next());
+    files.sort();
     QVERIFY2(files.size() >= 32, qPrintable(QString("only %1 presets in %2").arg(files.size()).arg(dir.path())));
     const QString readme = read_text(dir.filePath("README.md"));
     for (const QString& name : files) {
