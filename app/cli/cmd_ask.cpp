@@ -67,6 +67,12 @@ qread::cli::Runner setup_ask(CLI::App& app) {
     bar.start("reading");
     const auto answer = reader.ask(document, a->question, options, events);
     bar.clear();
+    if (answer.stop_reason == "cancelled") {
+      // What was streamed stays; no summary or JSON of a half-done answer.
+      if (!a->json && !answer.text.empty()) std::cout << std::endl;
+      fmt::print(stderr, "qread: cancelled\n");
+      return qread::cli::kExitCancelled;
+    }
     for (const auto& note : answer.notes) fmt::print(stderr, "qread: note: {}\n", note);
     if (!a->json) {
       std::cout << '\n';
@@ -79,7 +85,7 @@ qread::cli::Runner setup_ask(CLI::App& app) {
     } else {
       std::cout << qread::to_json(answer) << '\n';
     }
-    return answer.stop_reason == "cancelled" ? qread::cli::kExitCancelled : qread::cli::kExitOk;
+    return qread::cli::kExitOk;
   };
 }
 

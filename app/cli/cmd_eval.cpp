@@ -28,7 +28,7 @@ struct EvalArgs {
   std::string config_dir, out, device = "cpu", dtype = "auto";
   std::vector<std::string> overrides;
   std::uint64_t seed = 0;
-  int cases_per_cell = 1, max_new_tokens = 32;
+  int cases_per_cell = 1, max_new_tokens = 0;  // 0: 32, or 64 for kv (a UUID is ~25 tokens)
 };
 
 #ifdef QREAD_WITH_RENDER
@@ -78,7 +78,7 @@ qread::cli::Runner setup_eval(CLI::App& app) {
   cmd->add_option("--set", a->overrides, "Override a config key in every mode: key=value (repeatable)");
   cmd->add_option("--seed", a->seed, "Seed of the needles, keys and haystack")->capture_default_str();
   cmd->add_option("--cases-per-cell", a->cases_per_cell, "Cases per (length, depth)")->capture_default_str();
-  cmd->add_option("--max-new-tokens", a->max_new_tokens)->capture_default_str();
+  cmd->add_option("--max-new-tokens", a->max_new_tokens, "Answer tokens per case (default: 32; kv: 64)");
   cmd->add_option("--out", a->out, "Folder for results.json and the heat maps")->required();
   cmd->add_option("--device", a->device, "cpu, cuda or cuda:N")->capture_default_str();
   cmd->add_option("--dtype", a->dtype, "auto, float32, bfloat16, float16")->capture_default_str();
@@ -92,9 +92,9 @@ qread::cli::Runner setup_eval(CLI::App& app) {
     plan.depths = eval::parse_depths(a->depths);
     plan.seed = a->seed;
     plan.cases_per_cell = a->cases_per_cell;
-    plan.max_new_tokens = a->max_new_tokens;
+    plan.max_new_tokens = a->max_new_tokens ? a->max_new_tokens : plan.task == eval::Task::kv ? 64 : 32;
     if (a->cases_per_cell < 1) throw qread::InputError(fmt::format("--cases-per-cell: {} is less than 1", a->cases_per_cell));
-    if (a->max_new_tokens < 1) throw qread::InputError(fmt::format("--max-new-tokens: {} is less than 1", a->max_new_tokens));
+    if (plan.max_new_tokens < 1) throw qread::InputError(fmt::format("--max-new-tokens: {} is less than 1", a->max_new_tokens));
     std::optional<std::filesystem::path> config_dir;
     if (!a->config_dir.empty()) config_dir = a->config_dir;
     for (const auto mode : eval::parse_modes(a->modes)) {
