@@ -1,22 +1,18 @@
 // qread ask: read a document and answer a question about it with a context-memory mode (Q-LLM by
 // default), streaming the answer; --json prints the answer with timings, memory and cited pages.
 #include "command.hpp"
+#include "progress.hpp"
 #include "qread/config.hpp"
 #include "qread/document.hpp"
 #include "qread/error.hpp"
 #include "qread/session.hpp"
 
 #include <fmt/core.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
-#include <csignal>
 #include <iostream>
 
 namespace {
-
-std::atomic<bool> g_cancel{false};
 
 struct AskArgs {
   std::string model_dir, doc, question, config, mode = "qllm", device = "cpu", dtype = "auto";
@@ -49,25 +45,34 @@ qread::cli::Runner setup_ask(CLI::App& app) {
       config = qread::default_config(*mode);
     }
     qread::apply_overrides(config, a->overrides);
-    const bool tty = isatty(STDERR_FILENO) && !a->json;
-    std::signal(SIGINT, [](int) { g_cancel = true; });
+    const auto& cancel = qread::cli::install_cancel_handler();
+    qread::cli::ProgressBar bar;
 
     qread::LoadOptions load;
-    load.cancelled = [] { return g_cancel.load(); };
+    load.cancelled = [&cancel] { return cancel.load(); };
     const auto document = qread::load_document(a->doc, load);
     qread::Reader reader(a->model_dir, {a->device, a->dtype, config.attention.base, config.attention.distance_scale});
     qread::AskOptions options;
     options.config = config;
     options.max_new_tokens = a->max_new_tokens;
     qread::AskEvents events;
-    events.cancel = &g_cancel;
-    if (!a->json) events.text = [](std::string_view piece) { std::cout << piece << std::flush; };
-    if (tty)
-      events.reading = [](std::int64_t done, std::int64_t total) {
-        fmt::print(stderr, "\rreading {:3.0f}% ({} / {} tokens)", 100.0 * double(done) / double(total), done, total);
+    events.cancel = &cancel;
+    // The answer streams to stdout once reading is done: the bar goes first.
+    if (!a->json)
+      events.text = [&bar](std::string_view piece) {
+        bar.clear();
+        std::cout << piece << std::flush;
       };
+    events.reading = [&bar](std::int64_t done, std::int64_t total) { bar.update(done, total); };
+    bar.start("reading");
     const auto answer = reader.ask(document, a->question, options, events);
-    if (tty) fmt::print(stderr, "\r\033[K");
+    bar.clear();
+    if (answer.stop_reason == "cancelled") {
+      // What was streamed stays; no summary or JSON of a half-done answer.
+      if (!a->json && !answer.text.empty()) std::cout << std::endl;
+      fmt::print(stderr, "qread: cancelled\n");
+      return qread::cli::kExitCancelled;
+    }
     for (const auto& note : answer.notes) fmt::print(stderr, "qread: note: {}\n", note);
     if (!a->json) {
       std::cout << '\n';
@@ -80,7 +85,7 @@ qread::cli::Runner setup_ask(CLI::App& app) {
     } else {
       std::cout << qread::to_json(answer) << '\n';
     }
-    return answer.stop_reason == "cancelled" ? qread::cli::kExitCancelled : qread::cli::kExitOk;
+    return qread::cli::kExitOk;
   };
 }
 

@@ -1,8 +1,10 @@
 // qread bench: prefill and decode speed and memory, on a model folder or on random weights of a
 // named shape (no download needed). The benchmark every performance claim in the project cites.
 #include "command.hpp"
+#include "progress.hpp"
 #include "qread/config.hpp"
 #include "qread/error.hpp"
+#include "qread/eval.hpp"
 #include "qread/language_model.hpp"
 #include "qread/runtime.hpp"
 
@@ -24,23 +26,6 @@ struct BenchArgs {
   std::uint64_t seed = 0;
 };
 
-// "32k" -> 32768, "1m" -> 1048576, "1000" -> 1000.
-std::int64_t parse_length(const std::string& text) {
-  std::size_t used = 0;
-  std::int64_t n = 0;
-  try {
-    n = std::stoll(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  std::string suffix = text.substr(used);
-  if (used == 0 || n <= 0 || (suffix != "" && suffix != "k" && suffix != "K" && suffix != "m" && suffix != "M"))
-    throw qread::InputError(fmt::format("--lengths: '{}' is not a length like 4096, 32k or 1m", text));
-  if (suffix == "k" || suffix == "K") n *= 1024;
-  if (suffix == "m" || suffix == "M") n *= 1024 * 1024;
-  return n;
-}
-
 double mib(long long bytes) { return double(bytes) / (1024.0 * 1024.0); }
 
 qread::cli::Runner setup_bench(CLI::App& app) {
@@ -61,13 +46,7 @@ qread::cli::Runner setup_bench(CLI::App& app) {
   cmd->add_option("--seed", a->seed)->capture_default_str();
   cmd->add_flag("--json", a->json, "One JSON object per measurement, one per line");
   return [a] {
-    std::vector<std::int64_t> lengths;
-    std::size_t begin = 0;
-    while (begin <= a->lengths.size()) {
-      const auto end = std::min(a->lengths.find(',', begin), a->lengths.size());
-      lengths.push_back(parse_length(a->lengths.substr(begin, end - begin)));
-      begin = end + 1;
-    }
+    const auto lengths = qread::eval::parse_lengths(a->lengths);
     if (a->decode_tokens < 0) throw qread::InputError("--decode-tokens must be >= 0");
     std::unique_ptr<qread::LanguageModel> lm;
     const qread::ModelOptions options{a->device, a->dtype, {}, {}};
@@ -108,6 +87,8 @@ qread::cli::Runner setup_bench(CLI::App& app) {
         lm->feed(one, 1);
       }
     }
+    const auto& cancel = qread::cli::install_cancel_handler();
+    qread::cli::ProgressBar bar;
     for (const auto length : lengths) {
       std::vector<qread::TokenId> ids(length);
       for (auto& id : ids) id = token(rng);
@@ -115,12 +96,15 @@ qread::cli::Runner setup_bench(CLI::App& app) {
       qread::reset_peak_memory();
       using Clock = std::chrono::steady_clock;
       auto start = Clock::now();
-      auto logits = lm->feed(ids, a->chunk_size);  // returns logits on the host: a full sync
+      bar.start(fmt::format("prefill {}", length));
+      auto logits = lm->feed(ids, a->chunk_size,  // returns logits on the host: a full sync
+                             [&bar](std::int64_t done, std::int64_t total) { bar.update(done, total); }, &cancel);
+      bar.clear();
       const double prefill = std::chrono::duration<double>(Clock::now() - start).count();
       start = Clock::now();
       for (int i = 0; i < a->decode_tokens; ++i) {
         const qread::TokenId one[] = {token(rng)};
-        logits = lm->feed(one, 1);
+        logits = lm->feed(one, 1, {}, &cancel);
       }
       const double decode_ms = a->decode_tokens
           ? 1000.0 * std::chrono::duration<double>(Clock::now() - start).count() / a->decode_tokens : 0.0;
