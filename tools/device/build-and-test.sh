@@ -13,13 +13,14 @@ export LD_LIBRARY_PATH="$prefix/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 
 start=$(date +%s)
-oracles=$(realpath -e ../shared/oracles 2>/dev/null || realpath -e .device-oracles)
+# QREAD_DEVICE_TESTS: a ctest -R regex to run only some tests (default: all).
+oracles=$(realpath -e ../shared/oracles 2>/dev/null || realpath -e .device-oracles 2>/dev/null || echo /nonexistent)
 cmake --preset device -DCMAKE_PREFIX_PATH="$torch_prefix;$prefix/usr" -DQREAD_ORACLES_DIR="$oracles" \
   -DCMAKE_POLICY_VERSION_MINIMUM=3.5 > /tmp/configure.log 2>&1 || { cat /tmp/configure.log; exit 1; }
 cmake --build --preset device -j "$(nproc)"
 echo "build: $(( $(date +%s) - start )) s"
 ctest_rc=0
-ctest --preset device -j 4 -V > /tmp/ctest.log 2>&1 || ctest_rc=$?
+ctest --preset device -j 4 -V ${QREAD_DEVICE_TESTS:+-R "$QREAD_DEVICE_TESTS"} > /tmp/ctest.log 2>&1 || ctest_rc=$?
 grep -E "^[0-9]+: (FAIL|SKIP|QINFO|random)|Test +#|tests passed|tests failed|Totals" /tmp/ctest.log || true
 if ((ctest_rc)); then grep -E "FAIL|Loc:" /tmp/ctest.log | head -40; fi
 build/device/bin/qread info
