@@ -22,8 +22,8 @@ case $phase in
   *) echo "phase: inside or beyond" >&2; exit 2 ;;
 esac
 mkdir -p "$out"
-for task in needle passkey kv; do
+for task in ${TASKS:-needle passkey kv}; do
   echo "== $task $phase ($lengths; $modes)"
-  build/device/bin/qread eval "$task" --model "$gguf" --lengths "$lengths" --depths "$depths" --modes "$modes" \
+  timeout "${TASK_TIMEOUT:-3000}" build/device/bin/qread eval "$task" --model "$gguf" --lengths "$lengths" --depths "$depths" --modes "$modes" \
     --config-dir config/smollm2 --device cuda --dtype float32 --seed 1 --out "$out/$task-$phase" 2>&1 | tail -n 30
 done
