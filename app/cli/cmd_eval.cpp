@@ -150,8 +150,8 @@ qread::cli::Runner setup_eval(CLI::App& app) {
 #else
     fmt::print(stderr, "qread: note: built without Qt (QREAD_GUI=OFF): heat maps skipped, results.json written\n");
 #endif
-    fmt::print("{}: accuracy per prompt length ({} depths x {} case{} per cell)\n", a->task, plan.depths.size(),
-               plan.cases_per_cell, plan.cases_per_cell == 1 ? "" : "s");
+    fmt::print("{}: accuracy per prompt length ({} depth{} x {} case{} per cell)\n", a->task, plan.depths.size(),
+               plan.depths.size() == 1 ? "" : "s", plan.cases_per_cell, plan.cases_per_cell == 1 ? "" : "s");
     std::cout << eval::summary_table(grids);
     fmt::print("results: {}\n", json_path.string());
     for (const auto& image : images) fmt::print("heat map: {}\n", image);
