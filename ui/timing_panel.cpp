@@ -94,7 +94,10 @@ void TimingPanel::setAnswer(const AnswerPtr& answer) {
   phases->addAxis(seconds, Qt::AlignBottom);
   bars->attachAxis(categories);
   bars->attachAxis(seconds);
-  if (answer) seconds->setRange(0, std::max({answer->tokenize_seconds, answer->prefill_seconds, answer->decode_seconds, 1e-3}) * 1.15);
+  if (answer) {
+    seconds->setRange(0, std::max({answer->tokenize_seconds, answer->prefill_seconds, answer->decode_seconds, 1e-3}) * 1.15);
+    seconds->applyNiceNumbers();
+  }
   replace_chart(phases_, phases);
 
   // Reading speed.
@@ -115,6 +118,7 @@ void TimingPanel::setAnswer(const AnswerPtr& answer) {
   auto* rate = new QValueAxis;
   rate->setLabelFormat(QStringLiteral("%d"));
   rate->setRange(0, top * 1.15);
+  rate->applyNiceNumbers();
   speed->addAxis(tokens, Qt::AlignBottom);
   speed->addAxis(rate, Qt::AlignLeft);
   line->attachAxis(tokens);

@@ -89,7 +89,8 @@ int main(int argc, char** argv) {
   if (parser.value(page).toInt() > 0) window.documentView()->showPage(parser.value(page).toInt());
   save(window, folder + QStringLiteral("/main-window.png"));
 
-  // Hit map: click the block retrieved most (summed over layers).
+  // Hit map: click the block retrieved most (summed over layers) past the first page (the first
+  // block, the attention sink, is retrieved by every layer).
   window.tabs()->setCurrentWidget(window.hitMapView());
   if (!answer->hit_map.empty()) {
     const auto& map = answer->hit_map;
@@ -98,7 +99,8 @@ int main(int argc, char** argv) {
     for (std::size_t b = 0; b < map.blocks.size(); ++b) {
       std::int64_t hits = 0;
       for (std::int64_t l = 0; l < map.layers; ++l) hits += map.answer(l, b);
-      if (map.blocks[b].text_end > map.blocks[b].text_begin && hits > best_hits) best = b, best_hits = hits;
+      if (map.blocks[b].text_end > map.blocks[b].text_begin && map.blocks[b].pages.first > 1 && hits > best_hits)
+        best = b, best_hits = hits;
     }
     QApplication::processEvents();
     const int layer = int(map.layers / 2);

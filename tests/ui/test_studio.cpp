@@ -12,7 +12,10 @@
 
 #include <poppler-qt6.h>
 
+#include <QDragEnterEvent>
+#include <QDropEvent>
 #include <QFile>
+#include <QMimeData>
 #include <QLabel>
 #include <QListWidget>
 #include <QMessageBox>
@@ -93,6 +96,23 @@ class TestStudio : public QObject {
     QVERIFY(!view->highlights().isEmpty());
     QVERIFY(!view->find(QStringLiteral("no such words anywhere")));
     QVERIFY(window.settings().recent_documents.contains(fx_->pdf()));
+  }
+
+  void droppingAFileOpensIt() {
+    MainWindow window;
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    QSignalSpy opened(&window, &MainWindow::documentOpened);
+    QMimeData data;
+    data.setUrls({QUrl::fromLocalFile(fx_->text())});
+    QDragEnterEvent enter(QPoint(50, 50), Qt::CopyAction, &data, Qt::LeftButton, Qt::NoModifier);
+    QApplication::sendEvent(&window, &enter);
+    QVERIFY(enter.isAccepted());
+    QDropEvent drop(QPointF(50, 50), Qt::CopyAction, &data, Qt::LeftButton, Qt::NoModifier);
+    QApplication::sendEvent(&window, &drop);
+    QVERIFY(opened.wait(60000));
+    QCOMPARE(opened.first().first().toString(), fx_->text());
+    QVERIFY(!window.documentView()->isPdf());
   }
 
   void opensTextFile() {
