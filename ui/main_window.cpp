@@ -547,7 +547,8 @@ void MainWindow::onAnswered(int job, int index, const AnswerPtr& answer) {
     QString error;  // autosave first: a crash from here on loses nothing
     if (!store_.append(QString::fromStdString(answer->document), *answer, &error))
       statusBar()->showMessage(tr("The answer could not be saved: %1").arg(error), 10000);
-    addToHistory(answer);
+    // Another document may have been opened meanwhile: its session does not get this answer.
+    if (document_ && answer->document == document_->source().string()) addToHistory(answer);
   }
   if (comparing_) {
     compare_->setAnswer(index, answer);
