@@ -15,7 +15,7 @@ packages=(
   # documents
   libpoppler-cpp-dev
   # desktop app and its tests
-  qt6-base-dev qt6-charts-dev libpoppler-qt6-dev libgl-dev xvfb xauth
+  qt6-base-dev qt6-charts-dev libqt6opengl6-dev libpoppler-qt6-dev libgl-dev xvfb xauth
   # the built-in default model comes as a PyPI wheel (packaging/fetch-default-model.sh)
   python3-pip
   # document tests: the R reference manual, a large real PDF (tests/document/test_refman.cpp)

@@ -16,6 +16,8 @@ class TestMainWindow : public QObject {
     QVERIFY(QTest::qWaitForWindowExposed(&window));
     QCOMPARE(window.windowTitle(), QStringLiteral("qread"));
     QVERIFY(!window.windowIcon().isNull());
+    // The engine thread reports what it runs on shortly after start.
+    QTRY_VERIFY_WITH_TIMEOUT(!window.runtimeSummary().isEmpty(), 20000);
     const QString summary = window.runtimeSummary();
     QVERIFY2(summary.startsWith("qread " QREAD_EXPECTED_VERSION), qPrintable(summary));
     QVERIFY(summary.contains("LibTorch"));
@@ -35,6 +37,8 @@ class TestMainWindow : public QObject {
       for (auto* action : menu->actions()) actions << action->text().remove('&');
     QVERIFY2(actions.contains("Quit"), qPrintable(actions.join(',')));
     QVERIFY(actions.contains("About qread"));
+    QVERIFY(actions.contains("Open document…"));
+    QVERIFY(actions.contains("Settings…"));
     QVERIFY(window.aboutText().contains("qread " QREAD_EXPECTED_VERSION));
   }
 };
