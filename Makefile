@@ -30,7 +30,7 @@ run: build
 	@model=$$(bash packaging/fetch-default-model.sh | tail -n 1) && \
 	question=$$(cat $(SAMPLE:.pdf=.question)) && \
 	if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ]; then \
-	  $(BUILD)/bin/qread-studio --model "$$model" --question "$$question" $(SAMPLE); \
+	  $(BUILD)/bin/qread-studio --model "$$model" --preset config/smollm2-qllm.yaml --question "$$question" $(SAMPLE); \
 	else \
 	  echo "make run: no display (DISPLAY/WAYLAND_DISPLAY unset): asking on the terminal instead of opening qread-studio"; \
 	  echo "Q: $$question"; \
