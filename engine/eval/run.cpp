@@ -11,8 +11,7 @@ namespace {
 
 // The tokens that the chat and task templates add around a document, for a question.
 PromptOverhead prompt_overhead(const Reader& reader, const RunConfig& config, int max_new_tokens) {
-  const auto name = config.conv_type.empty() ? model::detect_chat_template(reader.model_path()) : config.conv_type;
-  auto chat = std::make_shared<model::ChatTemplate>(model::ChatTemplate::by_name(name));
+  auto chat = std::make_shared<model::ChatTemplate>(reader.chat_template(config.conv_type));
   const auto* tokenizer = &reader.tokenizer();
   return [chat, tokenizer, max_new_tokens](const std::string& question) {
     PromptOptions options;

@@ -25,13 +25,6 @@ void BlockMemory::reset() {
   retrievals_.clear();
 }
 
-at::Tensor BlockMemory::expand_heads(const at::Tensor& kv) const {
-  const std::int64_t group = heads_ / kv_heads_;
-  if (group == 1) return kv;
-  const auto t = kv.size(2);
-  return kv.unsqueeze(2).expand({1, kv_heads_, group, t, dim_}).reshape({1, heads_, t, dim_});
-}
-
 at::Tensor BlockMemory::representative_keys() const {
   return repr_.defined() ? repr_.narrow(0, 0, store_.size()) : at::Tensor();
 }
@@ -169,12 +162,16 @@ void BlockMemory::absorb(std::int64_t exec_length, const at::Tensor& local_score
     const auto k = rest_k_.narrow(2, begin, n * block), v = rest_v_.narrow(2, begin, n * block);
     const std::int64_t first = store_.add_blocks(k, v, n, rest_origin_ + begin);
     // Representative keys: per query head, the mean of the repr_topk keys of each block with
-    // the most local attention. All n blocks at once: [Hq, n, block, D].
-    auto keys = expand_heads(k).squeeze(0).view({heads_, n, block, dim_});
-    auto best = std::get<1>(rest_score_.narrow(1, begin, n * block).view({heads_, n, block}).topk(config_.repr_topk, 2));
-    auto repr = keys.gather(2, best.unsqueeze(-1).expand({heads_, n, config_.repr_topk, dim_}))
-                    .mean(2)                 // [Hq, n, D]
-                    .transpose(0, 1)         // [n, Hq, D]
+    // the most local attention. All n blocks at once, gathered straight from the KV heads (each
+    // serves heads_ / kv_heads_ query heads; a broadcast view, no copy): [Hkv, G, n, block, D].
+    const std::int64_t group = heads_ / kv_heads_, r = config_.repr_topk;
+    auto keys = k.squeeze(0).view({kv_heads_, 1, n, block, dim_}).expand({kv_heads_, group, n, block, dim_});
+    auto best = std::get<1>(rest_score_.narrow(1, begin, n * block).view({heads_, n, block}).topk(r, 2));
+    auto index = best.view({kv_heads_, group, n, r, 1}).expand({kv_heads_, group, n, r, dim_});
+    auto repr = keys.gather(3, index)
+                    .mean(3)                            // [Hkv, G, n, D]
+                    .view({heads_, n, dim_})
+                    .transpose(0, 1)                    // [n, Hq, D]
                     .reshape({n, heads_ * dim_});
     if (!repr_.defined() || first + n > repr_.size(0)) {
       const std::int64_t capacity = std::max<std::int64_t>(

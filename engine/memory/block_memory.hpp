@@ -56,7 +56,6 @@ class BlockMemory : public ContextMemory {
   std::vector<std::int64_t> select_blocks(const at::Tensor& global_q);
   void absorb(std::int64_t exec_length, const at::Tensor& local_score, const at::Tensor& chunk_global_q);
   void set_question(const at::Tensor& chunk_global_q);
-  at::Tensor expand_heads(const at::Tensor& kv) const;  // [1, Hkv, T, D] -> [1, Hq, T, D]
 
   const model::Rope& rope_;
   AttentionConfig config_;

@@ -106,13 +106,16 @@ std::vector<CitedPage> cited_pages(const HitMap& map) {
 Reader::Reader(const std::filesystem::path& model, const ModelOptions& options)
     : model_path_(model),
       tokenizer_(model::load_tokenizer(model)),
-      chat_(std::make_unique<model::ChatTemplate>(model::ChatTemplate::by_name(model::detect_chat_template(model)))),
-      model_(LanguageModel::load(model, options)),
-      default_conv_type_(model::detect_chat_template(model)) {}
+      default_conv_type_(model::detect_chat_template(model)),
+      model_(LanguageModel::load(model, options)) {}
 
 Reader::~Reader() = default;
 
 const ModelSummary& Reader::summary() const { return model_->summary(); }
+
+model::ChatTemplate Reader::chat_template(const std::string& conv_type) const {
+  return model::ChatTemplate::by_name(conv_type.empty() ? default_conv_type_ : conv_type);
+}
 
 Answer Reader::ask(const Document& document, const std::string& question, const AskOptions& options,
                    const AskEvents& events) {
@@ -132,9 +135,7 @@ Answer Reader::ask(const Document& document, const std::string& question, const 
   answer.notes = config.notes;
 
   auto start = Clock::now();
-  const auto chat = config.conv_type.empty() || config.conv_type == default_conv_type_
-                        ? *chat_
-                        : model::ChatTemplate::by_name(config.conv_type);
+  const auto chat = chat_template(config.conv_type);
   PromptOptions prompt_options;
   prompt_options.max_len = config.max_len;
   prompt_options.truncation = config.truncation;

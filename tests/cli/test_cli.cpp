@@ -26,8 +26,7 @@ class TestCli : public QObject {
     QVERIFY(tmp_.isValid());
     // A tiny model with a BPE tokenizer, and a book of a few pages.
     const QString corpus = QStringLiteral(QREAD_SOURCE_DIR "/tests/tokenizer/data/corpus.txt");
-    const auto made = run({"mkmodel", "--out", path("model"), "--tokenizer", "bpe", "--corpus", corpus,
-                           "--tokenizer-vocab", "400", "--hidden", "64", "--seed", "7"});
+    const auto made = qread::test::make_tiny_model(QStringLiteral(QREAD_CLI), path("model"), corpus, 7);
     QVERIFY2(made.exit_code == 0, qPrintable(made.err));
     QFile in(corpus);
     QVERIFY(in.open(QIODevice::ReadOnly));

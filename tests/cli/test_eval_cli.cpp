@@ -41,8 +41,7 @@ class TestEvalCli : public QObject {
   void initTestCase() {
     QVERIFY(tmp_.isValid());
     const QString corpus = QStringLiteral(QREAD_SOURCE_DIR "/tests/tokenizer/data/corpus.txt");
-    const auto made = run({"mkmodel", "--out", path("model"), "--tokenizer", "bpe", "--corpus", corpus,
-                           "--tokenizer-vocab", "400", "--hidden", "64", "--seed", "11"});
+    const auto made = qread::test::make_tiny_model(QStringLiteral(QREAD_CLI), path("model"), corpus, 11);
     QVERIFY2(made.exit_code == 0, qPrintable(made.err));
     QVERIFY(QFile::copy(corpus, path("doc.txt")));
   }

@@ -24,4 +24,13 @@ inline CliResult run_cli(const QString& program, const QStringList& args, int ti
           QString::fromUtf8(p.readAllStandardError())};
 }
 
+// The tiny random model the CLI and GUI suites share, made by `qread mkmodel`: hidden size 64 and
+// a 400-token BPE tokenizer trained on `corpus`.
+inline CliResult make_tiny_model(const QString& cli, const QString& out, const QString& corpus, int seed) {
+  return run_cli(cli, {QStringLiteral("mkmodel"), QStringLiteral("--out"), out, QStringLiteral("--tokenizer"),
+                       QStringLiteral("bpe"), QStringLiteral("--corpus"), corpus, QStringLiteral("--tokenizer-vocab"),
+                       QStringLiteral("400"), QStringLiteral("--hidden"), QStringLiteral("64"), QStringLiteral("--seed"),
+                       QString::number(seed)});
+}
+
 }  // namespace qread::test

@@ -2,6 +2,7 @@
 // trained once per test binary into a temporary folder.
 #pragma once
 
+#include "common/utf8.hpp"
 #include "qread/tokenizer.hpp"
 #include "model/tokenizer_training.hpp"
 #include "test_support.hpp"
@@ -36,24 +37,6 @@ inline void write_text(const std::filesystem::path& path, std::string_view text)
 }
 
 inline std::string corpus() { return read_text(source_dir() / "tests/tokenizer/data/corpus.txt"); }
-
-inline void append_utf8(std::string& out, char32_t cp) {
-  if (cp < 0x80) {
-    out += char(cp);
-  } else if (cp < 0x800) {
-    out += char(0xC0 | (cp >> 6));
-    out += char(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += char(0xE0 | (cp >> 12));
-    out += char(0x80 | ((cp >> 6) & 0x3F));
-    out += char(0x80 | (cp & 0x3F));
-  } else {
-    out += char(0xF0 | (cp >> 18));
-    out += char(0x80 | ((cp >> 12) & 0x3F));
-    out += char(0x80 | ((cp >> 6) & 0x3F));
-    out += char(0x80 | (cp & 0x3F));
-  }
-}
 
 // Random valid UTF-8 of up to `max_chars` characters drawn from many scripts and classes:
 // ASCII words and punctuation, digits, whitespace runs, accents and combining marks, Greek,

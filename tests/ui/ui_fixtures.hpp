@@ -42,12 +42,8 @@ class UiFixture {
 
   // Makes the model and the documents; returns an error message or "".
   QString make(int text_copies = 4) {
-    const auto made = run_cli(QStringLiteral(QREAD_CLI),
-                              {QStringLiteral("mkmodel"), QStringLiteral("--out"), model(), QStringLiteral("--tokenizer"),
-                               QStringLiteral("bpe"), QStringLiteral("--corpus"),
-                               QStringLiteral(QREAD_SOURCE_DIR "/tests/tokenizer/data/corpus.txt"),
-                               QStringLiteral("--tokenizer-vocab"), QStringLiteral("400"), QStringLiteral("--hidden"),
-                               QStringLiteral("64"), QStringLiteral("--seed"), QStringLiteral("7")});
+    const auto made = make_tiny_model(QStringLiteral(QREAD_CLI), model(),
+                                      QStringLiteral(QREAD_SOURCE_DIR "/tests/tokenizer/data/corpus.txt"), 7);
     if (made.exit_code != 0) return QStringLiteral("mkmodel failed: ") + made.err;
     const QStringList lines = corpus_lines();
     if (lines.isEmpty()) return QStringLiteral("no corpus");

@@ -125,7 +125,8 @@ class Reader {
   const ModelSummary& summary() const;
   const std::filesystem::path& model_path() const { return model_path_; }
   const model::Tokenizer& tokenizer() const { return *tokenizer_; }
-  LanguageModel& language_model() { return *model_; }
+  // The chat template of a run config's `conv_type`: the named one, or the model's own when empty.
+  model::ChatTemplate chat_template(const std::string& conv_type) const;
 
   // Answers `question` about `document`. Cancel returns what was answered so far with
   // stop_reason "cancelled". Throws InputError for a bad question or config (nothing is read).
@@ -135,9 +136,8 @@ class Reader {
  private:
   std::filesystem::path model_path_;
   std::unique_ptr<model::Tokenizer> tokenizer_;
-  std::unique_ptr<model::ChatTemplate> chat_;
+  std::string default_conv_type_;  // detected from the model's files once
   std::unique_ptr<LanguageModel> model_;
-  std::string default_conv_type_;
 };
 
 // The hit map and cited pages of a memory report, with blocks mapped to pages through the
