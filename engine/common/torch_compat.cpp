@@ -2,7 +2,10 @@
 
 #include <ATen/ATen.h>
 
+#include <atomic>
+#include <cstdlib>
 #include <limits>
+#include <string_view>
 #include <vector>
 
 namespace qread::compat {
@@ -63,6 +66,106 @@ at::Tensor explicit_attention(const at::Tensor& q, const at::Tensor& k, const at
 
 }  // namespace
 
+namespace {
+
+// -1: not decided yet (read QREAD_FUSED_ATTENTION on first use), 0: off, 1: on.
+std::atomic<int> g_fused{-1};
+
+bool env_off(const char* name) {
+  const char* value = std::getenv(name);
+  return value && std::string_view(value) == "0";
+}
+
+#if QREAD_TORCH_2
+// cuDNN's attention (the fastest on Hopper) when this LibTorch and cuDNN have it, learnt on first
+// use: with grouped KV heads as they are, with them repeated, or not at all.
+enum class Cudnn { untried, grouped, repeated, unavailable };
+std::atomic<Cudnn> g_cudnn{Cudnn::untried};
+
+std::optional<std::pair<at::Tensor, at::Tensor>> cudnn_attention(const at::Tensor& q, const at::Tensor& k,
+                                                                 const at::Tensor& v, bool causal, double scale) {
+  static const bool disabled = env_off("QREAD_CUDNN_ATTENTION");
+  if (disabled) return std::nullopt;
+  auto call = [&](const at::Tensor& kk, const at::Tensor& vv) {
+    auto r = at::_scaled_dot_product_cudnn_attention(q, kk, vv, std::nullopt, true, 0.0, causal, false, scale);
+    return std::make_pair(std::get<0>(r), std::get<1>(r).reshape({q.size(0), q.size(1), q.size(2)}));
+  };
+  const int64_t group = q.size(1) / k.size(1);
+  auto state = g_cudnn.load();
+  if (state == Cudnn::untried || state == Cudnn::grouped) {
+    try {
+      auto r = call(k, v);
+      g_cudnn = Cudnn::grouped;
+      return r;
+    } catch (const c10::Error&) {
+      if (state == Cudnn::grouped) return std::nullopt;  // this shape only
+      state = Cudnn::repeated;
+    }
+  }
+  if (state == Cudnn::repeated && group > 1) {
+    try {
+      auto r = call(repeat_kv(k, group), repeat_kv(v, group));
+      g_cudnn = Cudnn::repeated;
+      return r;
+    } catch (const c10::Error&) {
+    }
+  }
+  if (g_cudnn.load() == Cudnn::untried) g_cudnn = Cudnn::unavailable;
+  return std::nullopt;
+}
+#endif
+
+}  // namespace
+
+void set_fused_attention(bool on) { g_fused = on ? 1 : 0; }
+
+bool fused_attention() {
+  int value = g_fused.load();
+  if (value < 0) g_fused = value = env_off("QREAD_FUSED_ATTENTION") ? 0 : 1;
+  return value == 1;
+}
+
+std::optional<std::pair<at::Tensor, at::Tensor>> flash_attention(const at::Tensor& q, const at::Tensor& k,
+                                                                 const at::Tensor& v, bool causal,
+                                                                 std::int64_t window, double scale) {
+#if QREAD_TORCH_2
+  const auto type = q.scalar_type();
+  const int64_t d = q.size(-1);
+  if (!fused_attention() || !q.is_cuda() || (type != at::kHalf && type != at::kBFloat16) ||
+      k.scalar_type() != type || v.scalar_type() != type || d % 8 != 0 || d > 256 || q.size(1) % k.size(1) != 0 ||
+      k.size(-2) == 0 || q.stride(-1) != 1 || k.stride(-1) != 1 || v.stride(-1) != 1 || (window > 0 && !causal))
+    return std::nullopt;
+  // Without a window, a square or unmasked problem may go to cuDNN (faster on Hopper).
+  if (window <= 0 && (!causal || q.size(2) == k.size(2)))
+    if (auto r = cudnn_attention(q, k, v, causal, scale)) return r;
+  // The flash kernel takes [B, T, H, D]; ours are [B, H, T, D] views of that layout, so these
+  // transposes are free. Grouped KV heads are native to it (no repeat).
+  std::optional<int64_t> left, right;
+  if (window > 0) {
+    left = window - 1;
+    right = 0;
+  }
+  auto result = at::_flash_attention_forward(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), std::nullopt,
+                                             std::nullopt, q.size(2), k.size(2), 0.0, causal, false, scale, left,
+                                             right, std::nullopt, std::nullopt);
+  return std::make_pair(std::get<0>(result).transpose(1, 2), std::get<1>(result));
+#else
+  (void)q, (void)k, (void)v, (void)causal, (void)window, (void)scale;
+  return std::nullopt;
+#endif
+}
+
+std::pair<at::Tensor, at::Tensor> merge_attention(const at::Tensor& out_a, const at::Tensor& lse_a,
+                                                  const at::Tensor& out_b, const at::Tensor& lse_b) {
+  auto lse = at::logaddexp(lse_a, lse_b);
+  // Where both parts are empty, lse is -inf: weights of 0, not NaN.
+  auto safe = at::where(at::isinf(lse), at::zeros_like(lse), lse);
+  auto wa = at::exp(lse_a - safe).unsqueeze(-1), wb = at::exp(lse_b - safe).unsqueeze(-1);
+  const auto type = at::promote_types(out_a.scalar_type(), at::kFloat);
+  auto out = at::addcmul(out_a.to(type) * wa, out_b.to(type), wb);
+  return {out.to(out_a.scalar_type()), lse};
+}
+
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                      const std::optional<at::Tensor>& mask, bool causal, double scale) {
   const int64_t tq = q.size(-2), tk = k.size(-2);
@@ -75,6 +178,19 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
     const auto B = q.size(0), Hkv = k.size(1), D = q.size(3);
     auto out = attention(q.reshape({B, Hkv, group, D}), k, v, std::nullopt, false, scale);
     return out.reshape({B, Hkv * group, 1, D});
+  }
+  if (causal && !mask && tq > 8 && tq <= tk) {
+    // A chunk after a cache: the cached keys (every query sees all of them) and the chunk's own
+    // keys (causal, square), each through the fused kernel, merged by their log-sum-exps. This
+    // relies on no convention of the kernel for non-square causal masks.
+    if (tq == tk) {
+      if (auto r = flash_attention(q, k, v, true, 0, scale)) return r->first;
+    } else {
+      auto past = flash_attention(q, k.narrow(2, 0, tk - tq), v.narrow(2, 0, tk - tq), false, 0, scale);
+      auto own = past ? flash_attention(q, k.narrow(2, tk - tq, tq), v.narrow(2, tk - tq, tq), true, 0, scale)
+                      : std::nullopt;
+      if (own) return merge_attention(past->first, past->second, own->first, own->second).first;
+    }
   }
   if (group > 1) return attention(q, repeat_kv(k, group), repeat_kv(v, group), mask, causal, scale);
   std::optional<at::Tensor> full_mask = mask;

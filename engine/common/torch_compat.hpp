@@ -5,7 +5,9 @@
 #include <ATen/core/Tensor.h>
 #include <torch/version.h>
 
+#include <cstdint>
 #include <optional>
+#include <utility>
 
 #if TORCH_VERSION_MAJOR >= 2
 #define QREAD_TORCH_2 1
@@ -23,6 +25,30 @@ namespace qread::compat {
 // softmax in the input dtype with float accumulation of the softmax.
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                      const std::optional<at::Tensor>& mask, bool causal, double scale);
+
+// Flash attention that also returns each query's log-sum-exp of its scaled scores, so that
+// attention over several key sets can be merged exactly (merge_attention). q: [B, Hq, Tq, D];
+// k, v: [B, Hkv, Tk, D], any strides with the last dim contiguous. `causal` aligns the diagonal to
+// the END of the keys (query i sees keys up to Tk - Tq + i); `window`, when > 0, further limits
+// query i to the `window` keys ending there (a sliding window; needs `causal`). Returns
+// {out [B, Hq, Tq, D] in q's dtype, lse [B, Hq, Tq] float32}, or nothing where no fused kernel
+// applies (the CPU, float32, LibTorch 1.13, head sizes it does not support): callers then take
+// their own path.
+std::optional<std::pair<at::Tensor, at::Tensor>> flash_attention(const at::Tensor& q, const at::Tensor& k,
+                                                                 const at::Tensor& v, bool causal,
+                                                                 std::int64_t window, double scale);
+
+// The fused kernels on or off for the whole process (QREAD_FUSED_ATTENTION=0 in the environment
+// starts with them off; QREAD_CUDNN_ATTENTION=0 keeps to flash). Off, every caller takes its
+// explicit path: for comparisons and tests.
+void set_fused_attention(bool on);
+bool fused_attention();
+
+// Two attention results over disjoint key sets of the same queries, with their log-sum-exps
+// ([B, H, Tq] float32), combined into the attention over the union: {out, lse}. A part whose
+// queries saw no key has lse -inf and contributes nothing.
+std::pair<at::Tensor, at::Tensor> merge_attention(const at::Tensor& out_a, const at::Tensor& lse_a,
+                                                  const at::Tensor& out_b, const at::Tensor& lse_b);
 
 // "1.13.0"-style version of the LibTorch the engine was compiled against.
 const char* torch_version();

@@ -5,22 +5,33 @@
 #include <ATen/ATen.h>
 
 #include <cmath>
+#include <limits>
 
 namespace qread::memory {
 
+void DenseMemory::grow(std::int64_t capacity) {
+  auto grown = [&](const at::Tensor& old) {
+    auto fresh = at::zeros({old.size(0), old.size(1), capacity, old.size(3)}, old.options());
+    if (length_ > 0) fresh.narrow(2, 0, length_).copy_(old.narrow(2, 0, length_));
+    return fresh;
+  };
+  keys_ = grown(keys_);
+  values_ = grown(values_);
+}
+
+bool DenseMemory::reserve(std::int64_t capacity) {
+  if (!keys_.defined()) return false;
+  if (capacity > keys_.size(2)) grow(capacity);
+  return true;
+}
+
 void DenseMemory::append(const at::Tensor& k, const at::Tensor& v) {
   const std::int64_t t = k.size(2), needed = length_ + t;
-  if (!keys_.defined() || needed > keys_.size(2)) {
-    std::int64_t capacity = keys_.defined() ? keys_.size(2) : 0;
-    capacity = std::max<std::int64_t>({needed, 2 * capacity, 256});
-    auto grow = [&](const at::Tensor& old, const at::Tensor& like) {
-      auto fresh = at::empty({like.size(0), like.size(1), capacity, like.size(3)}, like.options());
-      if (length_ > 0) fresh.narrow(2, 0, length_).copy_(old.narrow(2, 0, length_));
-      return fresh;
-    };
-    keys_ = grow(keys_, k);
-    values_ = grow(values_, v);
+  if (!keys_.defined()) {
+    keys_ = at::empty({k.size(0), k.size(1), 0, k.size(3)}, k.options());
+    values_ = at::empty({v.size(0), v.size(1), 0, v.size(3)}, v.options());
   }
+  if (needed > keys_.size(2)) grow(std::max<std::int64_t>({needed, 2 * keys_.size(2), 256}));
   keys_.narrow(2, length_, t).copy_(k);
   values_.narrow(2, length_, t).copy_(v);
   length_ = needed;
@@ -33,6 +44,19 @@ at::Tensor DenseMemory::attend(const at::Tensor& q, const at::Tensor& k, const a
   const double scale = 1.0 / std::sqrt(double(q.size(-1)));
   return compat::attention(q_rot, keys_.narrow(2, 0, length_), values_.narrow(2, 0, length_),
                            std::nullopt, /*causal=*/true, scale);
+}
+
+at::Tensor DenseMemory::attend_step(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                    const Step& step) {
+  const std::int64_t heads = q.size(1), kv_heads = k.size(1), dim = q.size(3);
+  keys_.index_copy_(2, step.position, rope_.apply_rows(k, step.cos, step.sin));
+  values_.index_copy_(2, step.position, v);
+  // Every cache row, the ones after the position masked out: fixed shapes for the graph.
+  auto q_rot = rope_.apply_rows(q, step.cos, step.sin).reshape({1, kv_heads, heads / kv_heads, dim});
+  auto scores = at::matmul(q_rot * (1.0 / std::sqrt(double(dim))), keys_.transpose(-2, -1));
+  scores.masked_fill_(step.unseen, -std::numeric_limits<float>::infinity());
+  auto probs = at::softmax(scores, -1, at::kFloat);
+  return at::matmul(probs.to(values_.scalar_type()), values_).reshape({1, heads, 1, dim});
 }
 
 void DenseMemory::reset() {

@@ -1,24 +1,57 @@
 #include "memory/sink_window_memory.hpp"
 
+#include "common/torch_compat.hpp"
 #include "memory/multi_stage_attention.hpp"
 
 #include <ATen/ATen.h>
 
+#include <cmath>
+#include <limits>
 #include <vector>
 
 namespace qread::memory {
+
+at::Tensor SinkWindowMemory::fused_attend(const at::Tensor& q, const at::Tensor& all_k, const at::Tensor& all_v,
+                                          std::int64_t total) const {
+  // The whole chunk as one query block: the window through flash attention with a sliding
+  // window (its diagonal is end-aligned, as the band mask below is), the sinks explicitly (at
+  // most n_init keys), the two merged by their log-sum-exps.
+  const std::int64_t t = q.size(2), held = all_k.size(2), heads = q.size(1), kv_heads = all_k.size(1),
+                     dim = q.size(3), group = heads / kv_heads;
+  const double scale = 1.0 / std::sqrt(double(dim));
+  const std::int64_t window = std::min(held, t + n_local_);
+  auto local = compat::flash_attention(rope_.apply(q, window - t), rope_.apply(all_k.narrow(2, held - window, window), 0),
+                                       all_v.narrow(2, held - window, window), true, n_local_, scale);
+  if (!local || total <= n_local_) return local ? local->first : at::Tensor();
+  const std::int64_t sinks = std::min(n_init_, held);
+  auto keys = sink_keys(all_k.narrow(2, 0, sinks)).reshape({kv_heads, sinks, dim});
+  auto logits = at::matmul(sink_queries(q).reshape({kv_heads, group * t, dim}), keys.transpose(1, 2))
+                    .view({heads, t, sinks})
+                    .to(at::kFloat)
+                    .mul_(scale);
+  logits.masked_fill_(complement_window_mask(t, sinks, total - t, n_local_, q.device()).logical_not(),
+                      -std::numeric_limits<float>::infinity());
+  auto lse = at::logsumexp(logits, -1);  // -inf for a query that sees no sink yet
+  auto probs = at::exp(logits - at::where(at::isinf(lse), at::zeros_like(lse), lse).unsqueeze(-1));
+  auto out = at::matmul(probs.to(all_v.scalar_type()).view({kv_heads, group * t, sinks}),
+                        all_v.narrow(2, 0, sinks).reshape({kv_heads, sinks, dim}))
+                 .view({1, heads, t, dim});
+  return compat::merge_attention(local->first, local->second, out, lse.unsqueeze(0)).first;
+}
 
 at::Tensor SinkWindowMemory::attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
   const std::int64_t t = q.size(2);
   auto all_k = keys_.defined() ? at::cat({keys_, k}, 2) : k;
   auto all_v = values_.defined() ? at::cat({values_, v}, 2) : v;
   const std::int64_t total = length_ + t, held = all_k.size(2);
+  at::Tensor fused = t > 8 ? fused_attend(q, all_k, all_v, total) : at::Tensor();
 
   // Queries in blocks of at most n_local: a query only sees its window, so a block needs just
   // its own window of keys, and the attention logits stay small however long the chunk.
   const std::int64_t step = std::max<std::int64_t>(1, std::min<std::int64_t>(t, n_local_));
   std::vector<at::Tensor> outputs;
-  for (std::int64_t begin = 0; begin < t; begin += step) {
+  if (fused.defined()) outputs.push_back(fused);
+  for (std::int64_t begin = fused.defined() ? t : 0; begin < t; begin += step) {
     const std::int64_t n = std::min(step, t - begin);
     const auto qb = q.narrow(2, begin, n);
     // Keys held up to this block's last query; the window: the last n + n_local of them,

@@ -28,6 +28,9 @@ class SinkWindowMemory : public ContextMemory {
   std::int64_t n_init_, n_local_;
 
  private:
+  // The chunk's attention through the fused kernels (CUDA, half precision), or undefined.
+  at::Tensor fused_attend(const at::Tensor& q, const at::Tensor& all_k, const at::Tensor& all_v,
+                          std::int64_t total) const;
   at::Tensor keys_, values_;  // unrotated: the sinks, then the window
   std::int64_t length_ = 0;
 };

@@ -86,11 +86,19 @@ std::pair<at::Tensor, at::Tensor> Rope::cos_sin(std::int64_t start, std::int64_t
   return {cos_.narrow(0, start, length), sin_.narrow(0, start, length)};
 }
 
-at::Tensor Rope::apply(const at::Tensor& x, std::int64_t start) const {
-  auto [cos, sin] = cos_sin(start, x.size(-2));
+bool Rope::fixed_table(std::int64_t length) const {
+  return scaling_.kind != RopeScaling::Kind::dynamic || length <= max_position_embeddings_;
+}
+
+at::Tensor Rope::apply_rows(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) const {
   if (auto fused = fused_rope(x, cos, sin); fused.defined()) return fused;
   auto xf = x.to(at::kFloat);
   return (xf * cos + rotate_half(xf) * sin).to(x.scalar_type());
+}
+
+at::Tensor Rope::apply(const at::Tensor& x, std::int64_t start) const {
+  auto [cos, sin] = cos_sin(start, x.size(-2));
+  return apply_rows(x, cos, sin);
 }
 
 at::Tensor Rope::apply_one(const at::Tensor& x, std::int64_t position) const {

@@ -27,6 +27,11 @@ class Rope {
 
   // cos and sin for positions [start, start + length): float32 [length, D].
   std::pair<at::Tensor, at::Tensor> cos_sin(std::int64_t start, std::int64_t length) const;
+  // x: [..., T, D] rotated by the given cos and sin rows ([T, D] float32, as cos_sin gives).
+  at::Tensor apply_rows(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) const;
+  // Whether cos_sin(0, length) is a fixed table (false for dynamic NTK scaling past the trained
+  // window, where the angles depend on the sequence length).
+  bool fixed_table(std::int64_t length) const;
 
   std::int64_t head_dim() const { return head_dim_; }
 

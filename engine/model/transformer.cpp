@@ -10,7 +10,15 @@
 #include <fmt/core.h>
 #include <fmt/ranges.h>
 
+#include <cstdlib>
 #include <functional>
+#include <string_view>
+
+#ifdef QREAD_WITH_CUDA
+#include <ATen/cuda/CUDAContext.h>
+#include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDAGuard.h>
+#endif
 
 namespace qread::model {
 namespace {
@@ -210,13 +218,40 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
   return weight * normed.to(x.scalar_type());
 }
 
+namespace {
+bool graphs_by_default() {
+  const char* env = std::getenv("QREAD_CUDA_GRAPHS");
+  return !env || std::string_view(env) != "0";
+}
+}  // namespace
+
+#ifdef QREAD_WITH_CUDA
+struct Transformer::DecodeGraph {
+  at::cuda::CUDAGraph graph;
+  at::Tensor id, position, logits;
+  at::Tensor cos_table, sin_table;  // held: the graph reads them
+  std::int64_t capacity = 0;
+  std::vector<const void*> storage;  // each layer's cache when captured
+};
+#else
+struct Transformer::DecodeGraph {};
+#endif
+
 Transformer::Transformer(ModelConfig config, TransformerWeights weights, std::unique_ptr<Rope> rope,
                          const MemoryFactory& memory_for_layer)
-    : config_(std::move(config)), weights_(std::move(weights)) {
+    : config_(std::move(config)), weights_(std::move(weights)), decode_graphs_(graphs_by_default()) {
   set_memories(std::move(rope), memory_for_layer);
 }
 
+Transformer::~Transformer() = default;
+
+void Transformer::set_decode_graphs(bool on) {
+  decode_graphs_ = on;
+  if (!on) graph_.reset();
+}
+
 void Transformer::set_memories(std::unique_ptr<Rope> rope, const MemoryFactory& memory_for_layer) {
+  graph_.reset();
   memories_.clear();
   rope_ = std::move(rope);
   for (std::int64_t i = 0; i < config_.num_layers; ++i)
@@ -225,6 +260,7 @@ void Transformer::set_memories(std::unique_ptr<Rope> rope, const MemoryFactory& 
 }
 
 void Transformer::reset() {
+  graph_.reset();
   for (auto& m : memories_) m->reset();
 }
 
@@ -235,12 +271,11 @@ at::Tensor Transformer::logits(const at::Tensor& hidden) const {
       .to(at::kFloat);
 }
 
-at::Tensor Transformer::forward(const at::Tensor& ids, bool all_logits,
-                                const std::function<void(std::int64_t)>& after_layer) {
-  const std::int64_t T = ids.size(0), Hq = config_.num_heads, Hkv = config_.num_kv_heads,
-                     D = config_.head_dim, I = config_.intermediate_size;
+at::Tensor Transformer::layers(at::Tensor x, const Attend& attend,
+                               const std::function<void(std::int64_t)>& after_layer) {
+  const std::int64_t T = x.size(0), Hq = config_.num_heads, Hkv = config_.num_kv_heads, D = config_.head_dim,
+                     I = config_.intermediate_size;
   const double eps = config_.rms_norm_eps;
-  auto x = at::embedding(weights_.embed, ids.to(device(), at::kLong));  // [T, hidden]
   for (std::int64_t i = 0; i < config_.num_layers; ++i) {
     const LayerWeights& l = weights_.layers[i];
     auto h = rms_norm(x, l.input_norm, eps);
@@ -249,7 +284,7 @@ at::Tensor Transformer::forward(const at::Tensor& ids, bool all_logits,
     auto heads = [&](std::int64_t offset, std::int64_t n) {
       return qkv.narrow(1, offset * D, n * D).view({T, n, D}).transpose(0, 1).unsqueeze(0);
     };
-    auto attn = memories_[i]->attend(heads(0, Hq), heads(Hq, Hkv), heads(Hq + Hkv, Hkv));
+    auto attn = attend(i, heads(0, Hq), heads(Hq, Hkv), heads(Hq + Hkv, Hkv));
     attn = attn.squeeze(0).transpose(0, 1).reshape({T, Hq * D});
     // Residual adds folded into the products where there is no bias (one op less each).
     x = l.o_bias.defined() ? x + at::addmm(l.o_bias, attn, l.o.t()) : at::addmm(x, attn, l.o.t());
@@ -260,7 +295,86 @@ at::Tensor Transformer::forward(const at::Tensor& ids, bool all_logits,
     x = l.down_bias.defined() ? x + at::addmm(l.down_bias, act, l.down.t()) : at::addmm(x, act, l.down.t());
     if (after_layer) after_layer(i);
   }
+  return x;
+}
+
+at::Tensor Transformer::forward(const at::Tensor& ids, bool all_logits,
+                                const std::function<void(std::int64_t)>& after_layer) {
+  if (ids.numel() == 1 && !all_logits && !after_layer)
+    if (auto out = graph_step(ids); out.defined()) return out;
+  auto x = at::embedding(weights_.embed, ids.to(device(), at::kLong));  // [T, hidden]
+  x = layers(
+      x, [this](std::int64_t i, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+        return memories_[i]->attend(q, k, v);
+      },
+      after_layer);
+  const std::int64_t T = ids.size(0);
   return all_logits ? logits(x) : logits(x.narrow(0, T - 1, 1)).squeeze(0);
 }
+
+#ifdef QREAD_WITH_CUDA
+at::Tensor Transformer::graph_step(const at::Tensor& ids) {
+  if (!decode_graphs_ || !device().is_cuda()) return {};
+  const std::int64_t position = length();
+  std::vector<memory::DenseMemory*> dense;
+  for (auto& m : memories_) {
+    auto* d = dynamic_cast<memory::DenseMemory*>(m.get());
+    if (!d || d->length() != position) return {};
+    dense.push_back(d);
+  }
+  auto captured_storage = [&] {
+    std::vector<const void*> s;
+    for (auto* d : dense) s.push_back(d->storage());
+    return s;
+  };
+  if (!graph_ || position >= graph_->capacity || graph_->storage != captured_storage()) {
+    graph_.reset();  // frees the old graph's memory pool before a new capture
+    // Room for a while: a new capture (tens of ms) every quarter of the context or 1024 tokens.
+    const std::int64_t capacity = (position + std::max<std::int64_t>(1024, position / 4) + 255) / 256 * 256;
+    if (position == 0 || !rope_->fixed_table(capacity)) return {};
+    for (auto* d : dense)
+      if (!d->reserve(capacity)) return {};
+    auto g = std::make_unique<DecodeGraph>();
+    auto long_opts = at::TensorOptions().device(device()).dtype(at::kLong);
+    g->id = at::zeros({1}, long_opts);
+    g->position = at::full({1}, position, long_opts);
+    std::tie(g->cos_table, g->sin_table) = rope_->cos_sin(0, capacity);
+    g->capacity = dense.front()->capacity();
+    const auto slots = at::arange(g->capacity, long_opts);
+    auto step = [&] {
+      memory::DenseMemory::Step s{g->position, g->cos_table.index_select(0, g->position),
+                                  g->sin_table.index_select(0, g->position), slots > g->position};
+      auto x = layers(
+          at::embedding(weights_.embed, g->id),
+          [&](std::int64_t i, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+            return dense[i]->attend_step(q, k, v, s);
+          },
+          {});
+      return logits(x).squeeze(0);
+    };
+    // Captured on a side stream after one eager run there (cuBLAS and the allocator set up
+    // what they need outside the capture); the eager run writes the same slot the replay will.
+    at::cuda::getCurrentCUDAStream().synchronize();
+    {
+      at::cuda::CUDAStreamGuard guard(at::cuda::getStreamFromPool());
+      step();
+      at::cuda::getCurrentCUDAStream().synchronize();
+      g->graph.capture_begin();
+      g->logits = step();
+      g->graph.capture_end();
+      at::cuda::getCurrentCUDAStream().synchronize();
+    }
+    g->storage = captured_storage();
+    graph_ = std::move(g);
+  }
+  graph_->id.fill_(ids.reshape({1}).to(at::kCPU).item<std::int64_t>());
+  graph_->position.fill_(position);
+  graph_->graph.replay();
+  for (auto* d : dense) d->advance();
+  return graph_->logits.clone();  // the next replay overwrites the graph's own
+}
+#else
+at::Tensor Transformer::graph_step(const at::Tensor&) { return {}; }
+#endif
 
 }  // namespace qread::model

@@ -79,13 +79,29 @@ class Transformer {
   at::ScalarType dtype() const { return weights_.embed.scalar_type(); }
   memory::ContextMemory& memory(std::int64_t layer) { return *memories_[layer]; }
 
+  // Decoding one token at a time with full attention on CUDA replays a captured CUDA graph of
+  // the whole step (one launch instead of ~20 per layer; the step is otherwise bound by the
+  // host launching kernels). On by default; QREAD_CUDA_GRAPHS=0 in the environment turns it off.
+  void set_decode_graphs(bool on);
+  bool decode_graphs() const { return decode_graphs_; }
+
+  ~Transformer();
+
  private:
+  struct DecodeGraph;
+  using Attend = std::function<at::Tensor(std::int64_t layer, const at::Tensor& q, const at::Tensor& k,
+                                          const at::Tensor& v)>;
+  at::Tensor layers(at::Tensor x, const Attend& attend, const std::function<void(std::int64_t)>& after_layer);
   at::Tensor logits(const at::Tensor& hidden) const;
+  // One token through the captured graph, or an undefined tensor where it does not apply.
+  at::Tensor graph_step(const at::Tensor& ids);
 
   ModelConfig config_;
   TransformerWeights weights_;
   std::unique_ptr<Rope> rope_;
   std::vector<std::unique_ptr<memory::ContextMemory>> memories_;
+  bool decode_graphs_;
+  std::unique_ptr<DecodeGraph> graph_;
 };
 
 // HF RMSNorm: normalise in float32, cast back, then scale by the weight in the model dtype.

@@ -107,6 +107,77 @@ class TestTorchCompat : public QObject {
     QVERIFY2(err < 1e-5, qPrintable(QString::number(err)));
   }
 
+  // The fused path (flash attention with log-sum-exp) against the naive one, in bfloat16 on CUDA:
+  // chunks after a cache with grouped heads, sliding windows, and the merge of two key sets.
+  void flashAttentionOnCuda_data() {
+    QTest::addColumn<int>("tq");
+    QTest::addColumn<int>("tk");
+    QTest::addColumn<int>("window");
+    QTest::addRow("square") << 64 << 64 << 0;
+    QTest::addRow("chunk after cache") << 96 << 300 << 0;
+    QTest::addRow("window, chunk after cache") << 96 << 300 << 50;
+    QTest::addRow("window wider than keys") << 40 << 70 << 500;
+    QTest::addRow("window, square") << 128 << 128 << 17;
+  }
+  void flashAttentionOnCuda() {
+#ifdef QREAD_WITH_CUDA
+    if (!at::hasCUDA()) QSKIP("built with CUDA but no CUDA device is present");
+    QFETCH(int, tq);
+    QFETCH(int, tk);
+    QFETCH(int, window);
+    const int64_t Hq = 8, Hkv = 2, D = 64, group = Hq / Hkv;
+    auto q = at::randn({1, Hq, tq, D}), k = at::randn({1, Hkv, tk, D}), v = at::randn({1, Hkv, tk, D});
+    const double scale = 0.125;
+    // Expected: per query head, its KV head, the end-aligned causal (and window) mask, in double.
+    auto rows = at::arange(tq).unsqueeze(1) + (tk - tq), cols = at::arange(tk).unsqueeze(0);
+    auto mask = cols <= rows;
+    if (window > 0) mask = mask.logical_and(cols > rows - window);
+    auto k_rep = k.repeat_interleave(group, 1), v_rep = v.repeat_interleave(group, 1);
+    auto expected = naive_attention(q, k_rep, v_rep, &mask, false, scale);
+    auto opts = at::TensorOptions().device(at::kCUDA).dtype(at::kBFloat16);
+    auto qc = q.to(opts), kc = k.to(opts), vc = v.to(opts);
+    auto flash = qread::compat::flash_attention(qc, kc, vc, true, window, scale);
+    QVERIFY2(flash.has_value(), "no fused kernel for bfloat16 on CUDA");
+    double err = max_abs_diff(flash->first, expected);
+    qInfo("flash bf16 max |diff| %.3g", err);
+    QVERIFY2(err < 3e-2, qPrintable(QString::number(err)));
+    // lse against the double-precision log-sum-exp of the allowed scores.
+    auto scores = at::matmul(q.to(at::kDouble), k_rep.to(at::kDouble).transpose(-2, -1)) * scale;
+    auto lse = at::logsumexp(scores.masked_fill(mask.logical_not(), -INFINITY), -1);
+    QVERIFY2(max_abs_diff(flash->second, lse) < 3e-2, qPrintable(QString::number(max_abs_diff(flash->second, lse))));
+    // compat::attention's chunk-after-cache path (split and merged) agrees too.
+    if (window == 0) {
+      err = max_abs_diff(qread::compat::attention(qc, kc, vc, std::nullopt, true, scale), expected);
+      QVERIFY2(err < 3e-2, qPrintable(QString::number(err)));
+    }
+#else
+    QSKIP("CPU build: the CUDA path is checked on the device (tools/device)");
+#endif
+  }
+
+  void mergeEqualsOneSoftmax() {
+    // Two disjoint key sets attended separately (explicitly, with their log-sum-exps) and
+    // merged: the same as one softmax over both, including queries one part does not see.
+    const int64_t H = 3, tq = 6, ta = 9, tb = 5, D = 8;
+    auto q = at::randn({1, H, tq, D}, at::kDouble), ka = at::randn({1, H, ta, D}, at::kDouble),
+         kb = at::randn({1, H, tb, D}, at::kDouble), va = at::randn({1, H, ta, D}, at::kDouble),
+         vb = at::randn({1, H, tb, D}, at::kDouble);
+    auto mask_b = at::rand({tq, tb}) > 0.4;
+    mask_b.select(0, 0).fill_(false);  // query 0 sees nothing of b
+    auto part = [&](const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask) {
+      auto s = (at::matmul(q, k.transpose(-2, -1)) * 0.3).masked_fill(mask.logical_not(), -INFINITY);
+      auto lse = at::logsumexp(s, -1);
+      auto p = at::exp(s - at::where(at::isinf(lse), at::zeros_like(lse), lse).unsqueeze(-1));
+      return std::make_pair(at::matmul(p, v), lse);
+    };
+    auto [oa, la] = part(ka, va, at::ones({tq, ta}, at::kBool));
+    auto [ob, lb] = part(kb, vb, mask_b);
+    auto merged = qread::compat::merge_attention(oa, la, ob, lb).first;
+    auto all_mask = at::cat({at::ones({tq, ta}, at::kBool), mask_b}, 1);
+    auto expected = naive_attention(q, at::cat({ka, kb}, 2), at::cat({va, vb}, 2), &all_mask, false, 0.3);
+    QVERIFY2(max_abs_diff(merged, expected) < 1e-10, qPrintable(QString::number(max_abs_diff(merged, expected))));
+  }
+
   void attentionOnCudaMatchesCpu() {
 #ifdef QREAD_WITH_CUDA
     if (!at::hasCUDA()) QSKIP("built with CUDA but no CUDA device is present");

@@ -4,6 +4,7 @@
 //  - Q-LLM retrieves a block aligned with the question that InfLLM misses when the chunk's
 //    queries point elsewhere;
 //  - LRU and LRU-S evict in the documented order.
+#include "common/torch_compat.hpp"
 #include "memory/block_memory.hpp"
 #include "memory/block_store.hpp"
 #include "memory/dense_memory.hpp"
@@ -90,6 +91,44 @@ class TestMemoryProperties : public QObject {
       const double err = max_abs(run_chunks(*windowed, q, k, v, chunks), dense.attend(q, k, v));
       QVERIFY2(err < 1e-5, qPrintable(QString("trial %1: %2").arg(trial).arg(err)));
     }
+  }
+
+  // On CUDA in bfloat16 StreamingLLM and LM-Infinite read a chunk through flash attention with a
+  // sliding window plus the sinks, merged; the explicit path (fused kernels off) is the
+  // expectation. Chunks straddle the moment the window fills and the sinks come into view.
+  void windowedModesFusedEqualsExplicitOnCuda_data() {
+    QTest::addColumn<int>("mode");
+    QTest::addRow("stream-llm") << int(MemoryMode::stream_llm);
+    QTest::addRow("infinite-lm") << int(MemoryMode::infinite_lm);
+  }
+  void windowedModesFusedEqualsExplicitOnCuda() {
+#ifdef QREAD_WITH_CUDA
+    if (!at::hasCUDA()) QSKIP("built with CUDA but no CUDA device is present");
+    QFETCH(int, mode);
+    const auto c = tiny_config(8, 2, 64);
+    model::Rope rope(c, std::nullopt, std::nullopt, at::kCUDA, false);
+    AttentionConfig a;
+    a.mode = MemoryMode(mode);
+    a.n_local = 96;
+    a.n_init = 8;
+    const std::vector<std::int64_t> chunks{40, 50, 13, 200, 64, 300, 1, 1, 30};
+    std::int64_t total = 0;
+    for (auto n : chunks) total += n;
+    auto opts = at::TensorOptions().device(at::kCUDA).dtype(at::kBFloat16);
+    auto q = at::randn({1, 8, total, 64}, opts), k = at::randn({1, 2, total, 64}, opts),
+         v = at::randn({1, 2, total, 64}, opts);
+    auto fused_memory = memory::make_memory(a, 0, rope, std::nullopt, at::kCUDA);
+    auto explicit_memory = memory::make_memory(a, 0, rope, std::nullopt, at::kCUDA);
+    const auto fused = run_chunks(*fused_memory, q, k, v, chunks);
+    compat::set_fused_attention(false);
+    const auto expected = run_chunks(*explicit_memory, q, k, v, chunks);
+    compat::set_fused_attention(true);
+    const double err = max_abs(fused.to(at::kFloat), expected.to(at::kFloat));
+    qInfo("fused vs explicit, bf16: max |diff| %.3g", err);
+    QVERIFY2(err < 3e-2, qPrintable(QString::number(err)));
+#else
+    QSKIP("CPU build: the fused path is checked on the device (tools/device)");
+#endif
   }
 
   void multiStageMergeEqualsOneSoftmax() {

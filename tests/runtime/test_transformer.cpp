@@ -130,11 +130,12 @@ std::vector<std::int64_t> random_ids(std::int64_t n, std::int64_t vocab, std::mt
   return ids;
 }
 
-std::unique_ptr<qread::model::Transformer> load_transformer(const fs::path& dir) {
+std::unique_ptr<qread::model::Transformer> load_transformer(const fs::path& dir, at::Device device = at::kCPU,
+                                                            at::ScalarType dtype = at::kFloat) {
   auto c = ModelConfig::load(dir);
   auto store = qread::model::WeightStore::open(dir);
-  auto weights = qread::model::load_weights(store, c, at::kCPU, at::kFloat);
-  auto rope = std::make_unique<qread::model::Rope>(c, std::nullopt, std::nullopt, at::kCPU);
+  auto weights = qread::model::load_weights(store, c, device, dtype);
+  auto rope = std::make_unique<qread::model::Rope>(c, std::nullopt, std::nullopt, device);
   return std::make_unique<qread::model::Transformer>(c, std::move(weights), std::move(rope));
 }
 
@@ -260,6 +261,58 @@ class TestTransformer : public QObject {
       const double err = max_abs(step, full[std::int64_t(i)]);
       QVERIFY2(err < 1e-4, qPrintable(QString("position %1: %2").arg(i).arg(err)));
     }
+  }
+
+  void cudaGraphDecodeEqualsEager_data() {
+    QTest::addColumn<QString>("dtype");
+    QTest::addRow("float32") << "float32";
+    QTest::addRow("bfloat16") << "bfloat16";
+  }
+  void cudaGraphDecodeEqualsEager() {
+#ifdef QREAD_WITH_CUDA
+    if (!at::hasCUDA()) QSKIP("built with CUDA but no CUDA device is present");
+    QFETCH(QString, dtype);
+    const auto type = dtype == "float32" ? at::kFloat : at::kBFloat16;
+    qread::MakeModelOptions o;
+    o.kv_heads = 2;
+    o.rope_scaling = "llama3";
+    o.vocab_size = 97;
+    const auto dir = make(QString("graph-") + dtype, o);
+    auto eager = load_transformer(dir, at::kCUDA, type), graphed = load_transformer(dir, at::kCUDA, type);
+    eager->set_decode_graphs(false);
+    graphed->set_decode_graphs(true);
+    c10::NoGradGuard no_grad;
+    // A prompt, then enough steps to outgrow the first capture (1024 tokens of room), then a
+    // chunk fed eagerly in the middle (the cache moves: the graph must be captured again).
+    const auto ids = random_ids(1300, o.vocab_size, rng_);
+    const std::vector<std::int64_t> prompt(ids.begin(), ids.begin() + 37);
+    eager->forward(ids_tensor(prompt));
+    graphed->forward(ids_tensor(prompt));
+    double worst = 0;
+    for (std::size_t i = prompt.size(); i < ids.size(); ++i) {
+      if (i == 700) {  // an eager chunk of 300 tokens
+        const std::vector<std::int64_t> chunk(ids.begin() + 700, ids.begin() + 1000);
+        eager->forward(ids_tensor(chunk));
+        graphed->forward(ids_tensor(chunk));
+        i = 999;
+        continue;
+      }
+      const auto a = eager->forward(ids_tensor({ids[i]})), b = graphed->forward(ids_tensor({ids[i]}));
+      worst = std::max(worst, max_abs(a.cpu(), b.cpu()));
+    }
+    QCOMPARE(graphed->length(), std::int64_t(ids.size()));
+    qInfo("%s: max |logit diff| graph vs eager over %zu steps: %.3g", qPrintable(dtype), ids.size() - 337, worst);
+    QVERIFY2(worst <= (type == at::kFloat ? 1e-4 : 5e-2), qPrintable(QString::number(worst)));
+    // After reset the graph is dropped with the cache: a fresh prompt gives the eager logits.
+    eager->reset();
+    graphed->reset();
+    eager->forward(ids_tensor(prompt));
+    graphed->forward(ids_tensor(prompt));
+    const auto a = eager->forward(ids_tensor({ids[40]})), b = graphed->forward(ids_tensor({ids[40]}));
+    QVERIFY(max_abs(a.cpu(), b.cpu()) <= (type == at::kFloat ? 1e-4 : 5e-2));
+#else
+    QSKIP("CPU build: CUDA graphs are checked on the device (tools/device)");
+#endif
   }
 
   void generationStopsAsAsked() {
