@@ -135,10 +135,10 @@ std::optional<std::pair<at::Tensor, at::Tensor>> flash_attention(const at::Tenso
       k.scalar_type() != type || v.scalar_type() != type || d % 8 != 0 || d > 256 || q.size(1) % k.size(1) != 0 ||
       k.size(-2) == 0 || q.stride(-1) != 1 || k.stride(-1) != 1 || v.stride(-1) != 1 || (window > 0 && !causal))
     return std::nullopt;
-  // A square causal problem (a prompt read in one go, or a chunk's own keys) may go to cuDNN,
-  // faster on Hopper. Not the others: cuDNN plans per shape, and cache lengths change at every
-  // chunk, where flash plans nothing.
-  if (window <= 0 && causal && q.size(2) == k.size(2))
+  // Without a window, a square causal or an unmasked problem may go to cuDNN, faster on Hopper
+  // (H100, 8B shape: dense prefill of 100K in 7.8 s, against 10.7 s with flash alone), though it
+  // plans once per shape (32K in 8K chunks: 2.2 s against 1.8 s).
+  if (window <= 0 && (!causal || q.size(2) == k.size(2)))
     if (auto r = cudnn_attention(q, k, v, causal, scale)) return r;
   // The flash kernel takes [B, T, H, D]; ours are [B, H, T, D] views of that layout, so these
   // transposes are free. Grouped KV heads are native to it (no repeat).

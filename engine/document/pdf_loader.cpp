@@ -33,6 +33,7 @@
 #include <poppler-page.h>
 
 #include <sched.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #ifdef __GLIBC__
@@ -45,6 +46,8 @@
 #include <exception>
 #include <fstream>
 #include <mutex>
+#include <new>
+#include <string_view>
 #include <thread>
 #endif
 
@@ -64,12 +67,12 @@ Document load_pdf(const std::filesystem::path& path, const std::string&, const L
 namespace {
 
 constexpr int kChunkPages = 8;           // pages a thread takes at a time
-constexpr std::size_t kReopenBudget = 8u << 20;  // bytes poppler may gather before its copies are reopened
+static const std::size_t kReopenBudget = getenv("XBUDGET") ? std::size_t(atoi(getenv("XBUDGET"))) << 10 : 8u << 20;  // bytes poppler may gather before its copies are reopened
 constexpr int kReopenAfterPages = 1024;           // where resident memory cannot be read
 // Fewer pages than this since a copy was opened: it is not reopened yet. Memory can grow for
 // other reasons (other threads of the app, a sanitizer's quarantine), and a reopen costs up to
 // a few hundred pages' worth of page-tree walking; this bounds what such growth can cost.
-constexpr int kMinPagesBetweenReopens = 64;
+static const int kMinPagesBetweenReopens = getenv("XMINP") ? atoi(getenv("XMINP")) : 64;
 constexpr int kPagesPerThread = 16;      // fewer pages than this per thread: fewer threads
 constexpr auto kPollInterval = std::chrono::milliseconds(50);
 
@@ -125,6 +128,57 @@ void give_freed_memory_back() {
 #endif
 }
 
+// The pages' text as one thread reads them, appended one after another. It lives in a mapping
+// of its own rather than in malloc's heap: page strings there sit among poppler's short-lived
+// objects and keep their memory pages resident after poppler frees them (4.5 MB of the R
+// manual's page strings kept 13 MB resident, malloc_trim or not). And the final text, built
+// from the pages in order, can hand the store's memory back to the system as it goes.
+class TextStore {
+ public:
+  TextStore() = default;
+  ~TextStore() {
+    if (base_) munmap(base_, capacity_);
+  }
+  TextStore(const TextStore&) = delete;
+  TextStore& operator=(const TextStore&) = delete;
+
+  // Returns where `bytes` starts in the store.
+  std::size_t append(std::string_view bytes) {
+    if (size_ + bytes.size() > capacity_) grow(size_ + bytes.size());
+    std::copy(bytes.begin(), bytes.end(), base_ + size_);
+    size_ += bytes.size();
+    return size_ - bytes.size();
+  }
+  std::string_view view(std::size_t offset, std::size_t size) const { return {base_ + offset, size}; }
+
+  // Hands the memory of bytes [0, end) back to the system; they are not read again.
+  void release_before(std::size_t end) {
+    static const std::size_t page = std::size_t(sysconf(_SC_PAGESIZE));
+    const std::size_t upto = end / page * page;
+    if (upto < released_ + kReleaseStep) return;  // a system call per few pages of text, not per page
+    madvise(base_ + released_, upto - released_, MADV_DONTNEED);
+    released_ = upto;
+  }
+
+ private:
+  static constexpr std::size_t kReleaseStep = 256u << 10;
+
+  // Only the pages written to become resident, so the capacity can run ahead; mremap moves
+  // the pages, it does not copy them.
+  void grow(std::size_t needed) {
+    std::size_t capacity = capacity_ ? capacity_ : std::size_t(4) << 20;
+    while (capacity < needed) capacity *= 2;
+    void* at = base_ ? mremap(base_, capacity_, capacity, MREMAP_MAYMOVE)
+                     : mmap(nullptr, capacity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (at == MAP_FAILED) throw std::bad_alloc();
+    base_ = static_cast<char*>(at);
+    capacity_ = capacity;
+  }
+
+  char* base_ = nullptr;
+  std::size_t capacity_ = 0, size_ = 0, released_ = 0;
+};
+
 std::string utf8(const poppler::ustring& text) {
   const poppler::byte_array bytes = text.to_utf8();
   return std::string(bytes.begin(), bytes.end());
@@ -165,13 +219,20 @@ std::string read_page(const poppler::page& page) {
   return assemble_lines(words);
 }
 
+// Where a page's text (assemble_lines output) is: which thread's store, and where in it.
+struct PageText {
+  int store = 0;
+  std::size_t offset = 0, size = 0;
+};
+
 // What the threads share. Each page slot is written by one thread only.
 struct Extraction {
   std::filesystem::path path;
   std::string password;
   int page_count = 0;
-  std::vector<std::string> raw;     // per page, assemble_lines output
+  std::vector<PageText> raw;        // per page
   std::vector<std::string> labels;  // per page, when it differs from the number
+  std::vector<std::unique_ptr<TextStore>> stores;  // per thread
 
   std::atomic<int> next_chunk{0};
   std::atomic<int> pages_done{0};
@@ -186,7 +247,8 @@ struct Extraction {
   PopplerMessages problems;  // poppler's complaints while reading pages, all threads
 };
 
-void read_pages(Extraction& job, std::unique_ptr<poppler::document> doc) {
+void read_pages(Extraction& job, int thread, std::unique_ptr<poppler::document> doc) {
+  TextStore& store = *job.stores[thread];
   PopplerMessages messages;
   try {
     CollectPopplerMessages collect(messages);
@@ -206,8 +268,9 @@ void read_pages(Extraction& job, std::unique_ptr<poppler::document> doc) {
         }
         std::unique_ptr<poppler::page> page(doc->create_page(index));
         if (page) {
-          job.raw[index] = read_page(*page);
-          job.raw_bytes += job.raw[index].size();
+          const std::string text = read_page(*page);
+          job.raw[index] = {thread, store.append(text), text.size()};
+          job.raw_bytes += text.size();
           std::string label = utf8(page->label());
           if (label != std::to_string(index + 1)) job.labels[index] = std::move(label);
         }
@@ -265,8 +328,9 @@ Document load_pdf(const std::filesystem::path& path, const std::string& tail, co
     } stop_on_exit{job};
 
     job.threads_running = thread_count;
+    for (int t = 0; t < thread_count; ++t) job.stores.push_back(std::make_unique<TextStore>());
     for (int t = 0; t < thread_count; ++t)
-      threads.emplace_back(read_pages, std::ref(job), t == 0 ? std::move(first_doc) : nullptr);
+      threads.emplace_back(read_pages, std::ref(job), t, t == 0 ? std::move(first_doc) : nullptr);
 
     // What poppler holds: resident memory less the text read so far.
     const auto poppler_bytes = [&job] {
@@ -284,6 +348,7 @@ Document load_pdf(const std::filesystem::path& path, const std::string& tail, co
         reopened_at = now;
       } else if (now > reopened_at + kReopenBudget) {
         ++job.reopen_round;
+        if (getenv("XDEBUG")) fmt::print(stderr, "reopen at page {} (rss {:.1f} MB, text {:.1f} MB)\n", job.pages_done.load(), resident_bytes() / 1e6, job.raw_bytes / 1e6);
         reopened_at = now;  // freed memory is reused, not given back: count growth from here
       }
       lock.lock();
@@ -295,8 +360,12 @@ Document load_pdf(const std::filesystem::path& path, const std::string& tail, co
 
   std::vector<std::string> warnings;
   std::vector<int> empty_pages;
+  const auto raw = [&job](int i) {
+    const PageText& at = job.raw[i];
+    return job.stores[at.store]->view(at.offset, at.size);
+  };
   for (int i = 0; i < job.page_count; ++i)
-    if (job.raw[i].find_first_not_of(" \n") == std::string::npos) empty_pages.push_back(i + 1);
+    if (raw(i).find_first_not_of(" \n") == std::string::npos) empty_pages.push_back(i + 1);
   if (int(empty_pages.size()) == job.page_count)
     throw InputError(fmt::format(
         "{}: the PDF has no text layer (is it a scanned document?); OCR is not supported, run an OCR tool "
@@ -313,13 +382,14 @@ Document load_pdf(const std::filesystem::path& path, const std::string& tail, co
     warnings.push_back("the file does not end with %%EOF: it may be truncated, and pages may be missing");
 
   // Running headers and footers need all pages; then each page is cleaned and appended to
-  // the text, and its raw text freed.
+  // the text, and the memory of its raw text handed back (each thread's store holds its
+  // pages in page order).
   std::vector<PageEdges> edges;
   edges.reserve(job.page_count);
   std::size_t raw_bytes = 0;
   for (int i = 0; i < job.page_count; ++i) {
-    edges.push_back(page_edges(job.raw[i], i + 1));
-    raw_bytes += job.raw[i].size() + Document::kPageSeparator.size();
+    edges.push_back(page_edges(raw(i), i + 1));
+    raw_bytes += job.raw[i].size + Document::kPageSeparator.size();
   }
   const std::vector<RunningLines> running = find_running_lines(edges);
   edges = {};
@@ -329,14 +399,15 @@ Document load_pdf(const std::filesystem::path& path, const std::string& tail, co
   std::vector<Page> pages;
   pages.reserve(job.page_count);
   for (int i = 0; i < job.page_count; ++i) {
-    const std::string clean = clean_page(job.raw[i], running[i]);
-    std::string().swap(job.raw[i]);
+    const std::string clean = clean_page(raw(i), running[i]);
+    job.stores[job.raw[i].store]->release_before(job.raw[i].offset + job.raw[i].size);
     if (!clean.empty() && !text.empty()) text += Document::kPageSeparator;
     const std::size_t begin = text.size();
     text += clean;
     pages.push_back({i + 1, std::move(job.labels[i]), begin, text.size()});
   }
-  give_freed_memory_back();  // the raw page texts
+  job.stores.clear();
+  give_freed_memory_back();  // the page edges and cleaned pages
   progress.report(job.page_count);
   return Document(path, DocumentKind::pdf, std::move(text), std::move(pages), {}, std::move(warnings));
 }

@@ -229,7 +229,7 @@ bool graphs_by_default() {
 struct Transformer::DecodeGraph {
   at::cuda::CUDAGraph graph;
   at::Tensor id, position, logits;
-  at::Tensor cos_table, sin_table;  // held: the graph reads them
+  at::Tensor cos_table, sin_table, slots;  // held: the graph reads them
   std::int64_t capacity = 0;
   std::vector<const void*> storage;  // each layer's cache when captured
 };
@@ -340,10 +340,10 @@ at::Tensor Transformer::graph_step(const at::Tensor& ids) {
     g->position = at::full({1}, position, long_opts);
     std::tie(g->cos_table, g->sin_table) = rope_->cos_sin(0, capacity);
     g->capacity = dense.front()->capacity();
-    const auto slots = at::arange(g->capacity, long_opts);
+    g->slots = at::arange(g->capacity, long_opts);
     auto step = [&] {
       memory::DenseMemory::Step s{g->position, g->cos_table.index_select(0, g->position),
-                                  g->sin_table.index_select(0, g->position), slots > g->position};
+                                  g->sin_table.index_select(0, g->position), g->slots > g->position};
       auto x = layers(
           at::embedding(weights_.embed, g->id),
           [&](std::int64_t i, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {

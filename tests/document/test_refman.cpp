@@ -88,6 +88,7 @@ class TestRefman : public QObject {
     std::vector<std::pair<int, int>> reports;
     qread::LoadOptions options;
     options.progress = [&](int done, int total) { reports.emplace_back(done, total); };
+    if (getenv("XTHREADS")) options.threads = atoi(getenv("XTHREADS"));
     const bool peak_reset = reset_peak_rss();
     const std::size_t rss_before = rss_bytes();
     const double cpu_before = cpu_seconds();
