@@ -8,18 +8,42 @@
 // line by line. page::text_list() gives the words in the same reading order as the first,
 // with their boxes and nothing joined, so we build the lines ourselves (pdf_text.cpp) and
 // de-hyphenate by our own rule. It costs about 2.5 times the CPU of page::text() (poppler
-// re-parses each page's resources for it), which two threads pay back: the 2,415-page R
-// reference manual reads in about 6 s on 2 idle cores (11 s of CPU).
+// re-parses each page's resources for it): the 2,415-page R reference manual (4.4 MB of text)
+// reads in about 12 s of CPU.
+//
+// Memory, measured on that manual (poppler 22.12), is what decides the rest. While it reads
+// pages, poppler holds, per open document:
+//   - the file's cross-reference table, 2.6 MB, and for the time of each text_list() call a
+//     copy of it (poppler-cpp asks for one), 2.6 MB more;
+//   - the page tree up to the page asked for: poppler walks it from the first page and keeps
+//     every page's dictionary and resources, 6.6 MB by the last page (2.7 KB a page);
+//   - what it parsed for every page it has shown, annotations included: a few KB for a page
+//     of text, 350 KB for a page of the index with its hundreds of links (26 MB for the 75);
+//   - while a page is shown, its characters with their fonts and matrices: up to 2.5 MB for
+//     a dense page of the table of contents.
+// Besides, touching libpoppler's code and global tables makes 2 MB resident, and the text
+// read so far is kept. Peak growth of resident memory comes to about 6.5 times the text
+// (28-32 MB) with one thread, against 12.5 times (56 MB) before the measures below, and it
+// stays well above 3 times the text however the pages are scheduled: one document alone at
+// its last page holds 2.6 times the text (12 MB), code and the text itself 1.5 more.
 //
 // Threads: poppler documents are not thread-safe, so each thread opens its own copy and
 // takes chunks of consecutive pages (consecutive pages share fonts, which poppler caches per
-// document). The calling thread only waits, reports progress and polls for cancel.
+// document); the calling thread only waits, reports progress and polls for cancel. A second
+// copy costs what the first does (8 MB more at the peak for the R manual, 2 times the text)
+// and 25% more CPU in all, for half the time on two idle cores (6.5 s instead of 12.5 s).
+// Memory comes first: one thread unless LoadOptions::threads asks for more.
 //
-// Memory: a poppler document keeps what it parsed for every page it has shown, annotations
-// included: a few KB for a page of text, 300 KB for a page of the R manual's index with its
-// hundreds of links. Reopening a document frees that but costs time (poppler walks its page
-// tree up to the page asked for: 0.2 s at page 2,400), so the copies are reopened only when
-// the process's resident memory, less the text read so far, has grown by kReopenBudget.
+// Memory measures:
+//   - Each thread appends its pages' text to a TextStore of its own, outside malloc's heap
+//     (see there): as strings in the heap, 4.4 MB of text kept 13 MB resident.
+//   - Reopening a document frees what it kept of the pages it has shown but costs time
+//     (poppler walks its page tree again up to the page asked for: 0.18 s at page 2,400), so
+//     the copies are reopened when the process's resident memory, less the text read so far,
+//     has grown by kReopenBudget, and only while reopens have taken at most kReopenTimeShare
+//     of a thread's time.
+//   - The final text is built page by page from the stores, which hand their memory back as
+//     it goes, so that the raw and the final text are not both resident.
 #include "document/loaders.hpp"
 #include "document/pdf_text.hpp"
 
@@ -32,7 +56,6 @@
 #include <poppler-global.h>
 #include <poppler-page.h>
 
-#include <sched.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -42,6 +65,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <exception>
 #include <fstream>
@@ -67,12 +91,15 @@ Document load_pdf(const std::filesystem::path& path, const std::string&, const L
 namespace {
 
 constexpr int kChunkPages = 8;           // pages a thread takes at a time
-static const std::size_t kReopenBudget = getenv("XBUDGET") ? std::size_t(atoi(getenv("XBUDGET"))) << 10 : 8u << 20;  // bytes poppler may gather before its copies are reopened
-constexpr int kReopenAfterPages = 1024;           // where resident memory cannot be read
-// Fewer pages than this since a copy was opened: it is not reopened yet. Memory can grow for
-// other reasons (other threads of the app, a sanitizer's quarantine), and a reopen costs up to
-// a few hundred pages' worth of page-tree walking; this bounds what such growth can cost.
-static const int kMinPagesBetweenReopens = getenv("XMINP") ? atoi(getenv("XMINP")) : 64;
+// Growth of resident memory (less the text read so far) after which the threads reopen their
+// copies of the document, dropping what poppler kept of the pages they showed.
+constexpr std::size_t kReopenBudget = 512u << 10;
+// A reopen costs a walk of the page tree up to the page asked for: 0.18 s at page 2,400 of the
+// R manual, the time of 25 of its pages. Memory can also grow for other reasons (other threads
+// of the app, a sanitizer's quarantine) and ask for reopen after reopen; a thread reopens only
+// while its reopens have taken at most this share of its time, which bounds what that costs.
+constexpr double kReopenTimeShare = 0.25;
+constexpr int kReopenAfterPages = 1024;  // where resident memory cannot be read
 constexpr int kPagesPerThread = 16;      // fewer pages than this per thread: fewer threads
 constexpr auto kPollInterval = std::chrono::milliseconds(50);
 
@@ -104,13 +131,6 @@ class CollectPopplerMessages {
  private:
   PopplerMessages* previous_;
 };
-
-int available_cores() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
-  return std::max(1, int(std::thread::hardware_concurrency()));
-}
 
 // This process's resident memory (Linux), or 0 when unknown.
 std::size_t resident_bytes() {
@@ -252,21 +272,26 @@ void read_pages(Extraction& job, int thread, std::unique_ptr<poppler::document> 
   PopplerMessages messages;
   try {
     CollectPopplerMessages collect(messages);
+    using Clock = std::chrono::steady_clock;
+    const Clock::time_point started = Clock::now();
+    Clock::duration reopening{};  // spent reopening so far
     int read_since_open = 0;
     int round = job.reopen_round;
     while (!job.stop) {
       const int first = job.next_chunk.fetch_add(1) * kChunkPages;
       if (first >= job.page_count) break;
       for (int index = first; index < std::min(first + kChunkPages, job.page_count) && !job.stop; ++index) {
-        const bool reopen = (round != job.reopen_round && read_since_open >= kMinPagesBetweenReopens) ||
-                            read_since_open >= kReopenAfterPages;
+        const Clock::time_point now = Clock::now();
+        const bool affordable = reopening <= std::chrono::duration_cast<Clock::duration>((now - started) * kReopenTimeShare);
+        const bool reopen = doc && ((round != job.reopen_round && affordable) || read_since_open >= kReopenAfterPages);
         if (!doc || reopen) {
           doc.reset();
           doc = open_pdf(job.path, "%%EOF", job.password);  // it opened before: no truncation to diagnose
           read_since_open = 0;
           round = job.reopen_round;
         }
-        std::unique_ptr<poppler::page> page(doc->create_page(index));
+        std::unique_ptr<poppler::page> page(doc->create_page(index));  // the page-tree walk
+        if (reopen) reopening += Clock::now() - now;
         if (page) {
           const std::string text = read_page(*page);
           job.raw[index] = {thread, store.append(text), text.size()};
@@ -313,7 +338,8 @@ Document load_pdf(const std::filesystem::path& path, const std::string& tail, co
   job.raw.resize(job.page_count);
   job.labels.resize(job.page_count);
 
-  const int wanted = options.threads > 0 ? options.threads : available_cores();
+  // One thread unless asked for more: see "Threads" above.
+  const int wanted = std::max(options.threads, 1);
   const int thread_count =
       std::clamp(std::min(wanted, (job.page_count + kPagesPerThread - 1) / kPagesPerThread), 1, 64);
   ProgressReporter progress(options, job.page_count);
@@ -348,7 +374,6 @@ Document load_pdf(const std::filesystem::path& path, const std::string& tail, co
         reopened_at = now;
       } else if (now > reopened_at + kReopenBudget) {
         ++job.reopen_round;
-        if (getenv("XDEBUG")) fmt::print(stderr, "reopen at page {} (rss {:.1f} MB, text {:.1f} MB)\n", job.pages_done.load(), resident_bytes() / 1e6, job.raw_bytes / 1e6);
         reopened_at = now;  // freed memory is reused, not given back: count growth from here
       }
       lock.lock();

@@ -88,7 +88,6 @@ class TestRefman : public QObject {
     std::vector<std::pair<int, int>> reports;
     qread::LoadOptions options;
     options.progress = [&](int done, int total) { reports.emplace_back(done, total); };
-    if (getenv("XTHREADS")) options.threads = atoi(getenv("XTHREADS"));
     const bool peak_reset = reset_peak_rss();
     const std::size_t rss_before = rss_bytes();
     const double cpu_before = cpu_seconds();
@@ -116,11 +115,14 @@ class TestRefman : public QObject {
     for (std::size_t i = 1; i < reports.size(); ++i) QVERIFY(reports[i].first >= reports[i - 1].first);
     if (!optimised_build()) return;  // sanitizers and debug builds are slower and allocate differently
     // What the load leaves behind (the text, the page table, poppler's global tables) stays
-    // within 3 x the text. The peak is poppler's working set (a copy of the file's structure
-    // per thread, and what it keeps of the pages it has shown, see pdf_loader.cpp): it
-    // depends on the PDF more than on its text; 58-75 MB for this one.
+    // within 3 x the text. The peak is poppler's working set (the file's structure, its page
+    // tree up to the page read, what it keeps of the pages it has shown, see pdf_loader.cpp)
+    // beside the text read so far: it depends on the PDF more than on its text. For this one,
+    // with one thread: 6.4-7.1 x the text (28-32 MB); it was 12.5 x with two before.
     QVERIFY2(kept <= 3 * text_bytes, qPrintable(QString("kept %1 MB").arg(kept / 1e6)));
-    if (peak_reset) QVERIFY2(peak_growth <= 120e6, qPrintable(QString("peak +%1 MB").arg(peak_growth / 1e6)));
+    if (peak_reset)
+      QVERIFY2(peak_growth <= 9 * text_bytes,
+               qPrintable(QString("peak +%1 MB = %2 x the text").arg(peak_growth / 1e6).arg(peak_growth / text_bytes)));
     if (seconds > 30.0 && machine_busy())
       QSKIP(qPrintable(QString("%1 s, over the 30 s limit, but other work shares this machine (load average %2 on %3 "
                                "cores, %4 s of CPU for the load): the limit is not checked")
