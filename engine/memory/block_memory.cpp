@@ -1,10 +1,12 @@
 #include "memory/block_memory.hpp"
 
 #include "memory/multi_stage_attention.hpp"
+#include "memory/phase_profile.hpp"
 
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <optional>
 
 namespace qread::memory {
 
@@ -39,6 +41,7 @@ at::Tensor BlockMemory::attend(const at::Tensor& q, const at::Tensor& k, const a
     local_k_ = local_v_ = rest_k_ = rest_v_ = init_k_ = init_v_ = empty_kv;
     rest_score_ = at::empty({heads_, 0}, k.options().dtype(at::kFloat));
   }
+  std::optional<PhaseScope> setup_scope(std::in_place, "blocks: chunk setup");
   local_k_ = at::cat({local_k_, k}, 2);
   local_v_ = at::cat({local_v_, v}, 2);
   const std::int64_t kv_length = local_k_.size(2);
@@ -51,6 +54,7 @@ at::Tensor BlockMemory::attend(const at::Tensor& q, const at::Tensor& k, const a
   rest_score_ = at::cat({rest_score_, at::zeros({heads_, t}, rest_score_.options())}, 1);
   // Global queries all sit at the one angle of position n_local - 1.
   const auto global_q = rope_.apply_one(q, n_local - 1);
+  setup_scope.reset();
 
   std::vector<at::Tensor> outputs;
   for (std::int64_t st = 0; st < t; st += exc) {
@@ -62,9 +66,11 @@ at::Tensor BlockMemory::attend(const at::Tensor& q, const at::Tensor& k, const a
         q.narrow(2, st, ed - st), local_k_.narrow(2, kv_st, kv_ed - kv_st),
         local_v_.narrow(2, kv_st, kv_ed - kv_st), global_q.narrow(2, st, ed - st));
     outputs.push_back(out);
+    PhaseScope absorb_scope("blocks: absorb");
     absorb(ed - st, local_score, global_q);
   }
   length_ += t;
+  PhaseScope end_scope("blocks: chunk end");
   if (local_k_.size(2) >= n_local) {
     local_k_ = local_k_.narrow(2, local_k_.size(2) - n_local, n_local);
     local_v_ = local_v_.narrow(2, local_v_.size(2) - n_local, n_local);
@@ -97,14 +103,18 @@ std::pair<at::Tensor, at::Tensor> BlockMemory::attend_execution_block(const at::
                                                                       const at::Tensor& global_q) {
   const std::int64_t len_q = q.size(2), len_k = local_k.size(2), n_local = config_.n_local;
   MultiStageAttention attention;
+  std::optional<PhaseScope> scope(std::in_place, "blocks: local stage");
   // Stage 1: the local window, rotated by relative position inside it.
   attention.add_stage(rope_.apply(q, len_k - len_q), rope_.apply(local_k, 0), local_v,
                       window_mask(len_q, len_k, len_k - len_q, n_local, q.device()), /*want_score=*/true);
 
   // Stage 2: retrieved blocks, init tokens and the remainder outside the window, unrotated.
+  scope.emplace("blocks: select (host sync)");
   const auto ids = select_blocks(global_q);
   retrievals_.back().blocks = ids;
+  scope.emplace("blocks: retrieve");
   auto [block_k, block_v] = store_.retrieve(ids);
+  scope.emplace("blocks: global stage");
   const std::int64_t rest_taken = std::max<std::int64_t>(rest_end_ - rest_begin_ + len_q - n_local, 0);
   std::vector<at::Tensor> ks, vs;
   if (block_k.defined()) {
@@ -122,7 +132,9 @@ std::pair<at::Tensor, at::Tensor> BlockMemory::attend_execution_block(const at::
                       complement_window_mask(len_q, global_k.size(2), rest_k_.size(2) + rest_offset, n_local,
                                              q.device()),
                       /*want_score=*/config_.cache_strategy == CacheStrategy::lru_s);
+  scope.emplace("blocks: softmax and output");
   auto out = attention.finish();
+  scope.emplace("blocks: lru-s scores");
 
   if (config_.cache_strategy == CacheStrategy::lru_s && !ids.empty()) {
     const auto n = std::int64_t(ids.size());

@@ -8,6 +8,7 @@ target_sources(qread_engine PRIVATE
 target_sources(qread_engine_core PRIVATE model/sampling.cpp)
 target_sources(qread_engine PRIVATE
   memory/multi_stage_attention.cpp
+  memory/phase_profile.cpp
   memory/sink_window_memory.cpp
   memory/block_store.cpp
   memory/block_memory.cpp

@@ -1,6 +1,7 @@
 #include "model/transformer.hpp"
 
 #include "memory/dense_memory.hpp"
+#include "memory/phase_profile.hpp"
 #include "model/fused_ops.hpp"
 #include "model/gguf_model.hpp"
 #include "model/safetensors.hpp"
@@ -302,9 +303,11 @@ at::Tensor Transformer::forward(const at::Tensor& ids, bool all_logits,
                                 const std::function<void(std::int64_t)>& after_layer) {
   if (ids.numel() == 1 && !all_logits && !after_layer)
     if (auto out = graph_step(ids); out.defined()) return out;
+  memory::PhaseScope forward_scope("forward, eager (all)");
   auto x = at::embedding(weights_.embed, ids.to(device(), at::kLong));  // [T, hidden]
   x = layers(
       x, [this](std::int64_t i, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+        memory::PhaseScope scope("attention (all)");
         return memories_[i]->attend(q, k, v);
       },
       after_layer);

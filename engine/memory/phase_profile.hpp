@@ -1,0 +1,22 @@
+// Where the context memories spend their time, for performance work: with QREAD_PROFILE=1 in
+// the environment, the host time spent in each named phase is summed and printed to stderr at
+// exit. On CUDA that is launch time, plus any wait for the device in a phase that synchronises;
+// QREAD_PROFILE=sync waits for the device at the end of every phase, so that each phase is
+// charged its own device time (and everything runs serialised, slower).
+#pragma once
+
+namespace qread::memory {
+
+class PhaseScope {
+ public:
+  explicit PhaseScope(const char* name);
+  ~PhaseScope();
+  PhaseScope(const PhaseScope&) = delete;
+  PhaseScope& operator=(const PhaseScope&) = delete;
+
+ private:
+  const char* name_;
+  double start_ = 0;
+};
+
+}  // namespace qread::memory
