@@ -334,15 +334,20 @@ at::Tensor Transformer::graph_step(const at::Tensor& ids) {
     graph_.reset();  // frees the old graph's memory pool before a new capture
     // Room for a while: a new capture (tens of ms) every quarter of the context or 1024 tokens.
     const std::int64_t capacity = (position + std::max<std::int64_t>(1024, position / 4) + 255) / 256 * 256;
-    if (position == 0 || !rope_->fixed_table(capacity)) return {};
+    if (position == 0) return {};
     for (auto* d : dense)
       if (!d->reserve(capacity)) return {};
+    // The caches may hold more than asked (they grow by doubling while reading): the graph
+    // serves every position they hold, so the RoPE table must cover them all.
     auto g = std::make_unique<DecodeGraph>();
+    g->capacity = dense.front()->capacity();
+    for (auto* d : dense)
+      if (d->capacity() != g->capacity) return {};
+    if (!rope_->fixed_table(g->capacity)) return {};
     auto long_opts = at::TensorOptions().device(device()).dtype(at::kLong);
     g->id = at::zeros({1}, long_opts);
     g->position = at::full({1}, position, long_opts);
-    std::tie(g->cos_table, g->sin_table) = rope_->cos_sin(0, capacity);
-    g->capacity = dense.front()->capacity();
+    std::tie(g->cos_table, g->sin_table) = rope_->cos_sin(0, g->capacity);
     g->slots = at::arange(g->capacity, long_opts);
     auto step = [&] {
       memory::DenseMemory::Step s{g->position, g->cos_table.index_select(0, g->position),
