@@ -9,10 +9,10 @@
 // with their boxes and nothing joined, so we build the lines ourselves (pdf_text.cpp) and
 // de-hyphenate by our own rule. It costs about 2.5 times the CPU of page::text() (poppler
 // re-parses each page's resources for it): the 2,415-page R reference manual (4.4 MB of text)
-// reads in about 12 s of CPU.
+// takes 11 s of CPU to read, 14 s with the reopens below.
 //
-// Memory, measured on that manual (poppler 22.12), is what decides the rest. While it reads
-// pages, poppler holds, per open document:
+// Memory, measured on that manual with poppler 22.12, decides the rest. While it reads pages,
+// poppler holds, per open document:
 //   - the file's cross-reference table, 2.6 MB, and for the time of each text_list() call a
 //     copy of it (poppler-cpp asks for one), 2.6 MB more;
 //   - the page tree up to the page asked for: poppler walks it from the first page and keeps
@@ -21,27 +21,29 @@
 //     of text, 350 KB for a page of the index with its hundreds of links (26 MB for the 75);
 //   - while a page is shown, its characters with their fonts and matrices: up to 2.5 MB for
 //     a dense page of the table of contents.
-// Besides, touching libpoppler's code and global tables makes 2 MB resident, and the text
-// read so far is kept. Peak growth of resident memory comes to about 6.5 times the text
-// (28-32 MB) with one thread, against 12.5 times (56 MB) before the measures below, and it
-// stays well above 3 times the text however the pages are scheduled: one document alone at
-// its last page holds 2.6 times the text (12 MB), code and the text itself 1.5 more.
+// Touching libpoppler's code and global tables makes 2 MB more resident, and the text read so
+// far is kept. So the peak cannot come near 3 times the text with poppler in this process: at
+// its last page one document holds 12 MB (2.6 times the text) whatever we do, and the code
+// and the text itself add 1.5 times. We get 5.0-5.2 times the text (22-23 MB of growth) with
+// one thread; it was 12.5 times (56 MB) with two threads before the measures below.
 //
 // Threads: poppler documents are not thread-safe, so each thread opens its own copy and
 // takes chunks of consecutive pages (consecutive pages share fonts, which poppler caches per
 // document); the calling thread only waits, reports progress and polls for cancel. A second
-// copy costs what the first does (8 MB more at the peak for the R manual, 2 times the text)
-// and 25% more CPU in all, for half the time on two idle cores (6.5 s instead of 12.5 s).
-// Memory comes first: one thread unless LoadOptions::threads asks for more.
+// copy costs what the first does: with two threads the R manual reads in 9.3 s on 2 idle
+// cores instead of 14 s, for 8.3-9.3 times the text at the peak and 30% more CPU. Memory comes
+// first: one thread unless LoadOptions::threads asks for more.
 //
 // Memory measures:
 //   - Each thread appends its pages' text to a TextStore of its own, outside malloc's heap
 //     (see there): as strings in the heap, 4.4 MB of text kept 13 MB resident.
-//   - Reopening a document frees what it kept of the pages it has shown but costs time
-//     (poppler walks its page tree again up to the page asked for: 0.18 s at page 2,400), so
-//     the copies are reopened when the process's resident memory, less the text read so far,
-//     has grown by kReopenBudget, and only while reopens have taken at most kReopenTimeShare
-//     of a thread's time.
+//   - Reopening a document frees what it kept of the pages it has shown, and we give the
+//     freed memory back to the system then, so that resident memory shows what the new copy
+//     gathers. A reopen costs time (poppler walks its page tree again up to the page asked
+//     for: 0.18 s at page 2,400), so the copies are reopened when resident memory, less the
+//     text read so far, has grown by kReopenBudget since the first page after the last open,
+//     and only while reopens have taken at most kReopenTimeShare of a thread's time. For the
+//     R manual: 21-22 reopens, 9 of them in the last 70 pages (the index).
 //   - The final text is built page by page from the stores, which hand their memory back as
 //     it goes, so that the raw and the final text are not both resident.
 #include "document/loaders.hpp"
@@ -91,14 +93,15 @@ Document load_pdf(const std::filesystem::path& path, const std::string&, const L
 namespace {
 
 constexpr int kChunkPages = 8;           // pages a thread takes at a time
-// Growth of resident memory (less the text read so far) after which the threads reopen their
-// copies of the document, dropping what poppler kept of the pages they showed.
-constexpr std::size_t kReopenBudget = 512u << 10;
+// Growth of resident memory (less the text read so far) since the first page read after a
+// copy was opened, past which the threads reopen their copies of the document, dropping what
+// poppler kept of the pages they showed.
+constexpr std::size_t kReopenBudget = 2u << 20;
 // A reopen costs a walk of the page tree up to the page asked for: 0.18 s at page 2,400 of the
 // R manual, the time of 25 of its pages. Memory can also grow for other reasons (other threads
 // of the app, a sanitizer's quarantine) and ask for reopen after reopen; a thread reopens only
 // while its reopens have taken at most this share of its time, which bounds what that costs.
-constexpr double kReopenTimeShare = 0.25;
+constexpr double kReopenTimeShare = 0.33;
 constexpr int kReopenAfterPages = 1024;  // where resident memory cannot be read
 constexpr int kPagesPerThread = 16;      // fewer pages than this per thread: fewer threads
 constexpr auto kPollInterval = std::chrono::milliseconds(50);
@@ -257,7 +260,7 @@ struct Extraction {
   std::atomic<int> next_chunk{0};
   std::atomic<int> pages_done{0};
   std::atomic<std::size_t> raw_bytes{0};  // of `raw` so far
-  std::atomic<int> reopen_round{0};       // incremented: every thread reopens its document
+  std::atomic<int> reopen_round{0};       // incremented: every thread reopens its copy
   std::atomic<bool> stop{false};
 
   std::mutex mutex;  // guards the members below
@@ -266,6 +269,13 @@ struct Extraction {
   std::exception_ptr error;
   PopplerMessages problems;  // poppler's complaints while reading pages, all threads
 };
+
+// What the poppler copies hold, roughly: resident memory less the text read so far. 0 where
+// resident memory cannot be read.
+std::size_t poppler_bytes(const Extraction& job) {
+  const std::size_t resident = resident_bytes(), text = job.raw_bytes;
+  return resident > text ? resident - text : 0;
+}
 
 void read_pages(Extraction& job, int thread, std::unique_ptr<poppler::document> doc) {
   TextStore& store = *job.stores[thread];
@@ -276,21 +286,26 @@ void read_pages(Extraction& job, int thread, std::unique_ptr<poppler::document> 
     const Clock::time_point started = Clock::now();
     Clock::duration reopening{};  // spent reopening so far
     int read_since_open = 0;
+    std::size_t held_at_open = 0;  // poppler_bytes after the first page read since the copy was opened
     int round = job.reopen_round;
     while (!job.stop) {
       const int first = job.next_chunk.fetch_add(1) * kChunkPages;
       if (first >= job.page_count) break;
       for (int index = first; index < std::min(first + kChunkPages, job.page_count) && !job.stop; ++index) {
         const Clock::time_point now = Clock::now();
-        const bool affordable = reopening <= std::chrono::duration_cast<Clock::duration>((now - started) * kReopenTimeShare);
+        const bool affordable =
+            reopening <= std::chrono::duration_cast<Clock::duration>((now - started) * kReopenTimeShare);
         const bool reopen = doc && ((round != job.reopen_round && affordable) || read_since_open >= kReopenAfterPages);
         if (!doc || reopen) {
-          doc.reset();
+          if (doc) {
+            doc.reset();
+            give_freed_memory_back();  // so that resident memory shows what the new copy gathers
+          }
           doc = open_pdf(job.path, "%%EOF", job.password);  // it opened before: no truncation to diagnose
           read_since_open = 0;
           round = job.reopen_round;
         }
-        std::unique_ptr<poppler::page> page(doc->create_page(index));  // the page-tree walk
+        std::unique_ptr<poppler::page> page(doc->create_page(index));  // walks the page tree up to it
         if (reopen) reopening += Clock::now() - now;
         if (page) {
           const std::string text = read_page(*page);
@@ -301,6 +316,18 @@ void read_pages(Extraction& job, int thread, std::unique_ptr<poppler::document> 
         }
         ++read_since_open;
         job.pages_done.fetch_add(1);
+
+        // The first page after an open sets the mark: the copy, the page tree up to here, and
+        // the passing peak of showing a page. Growth past it is what poppler kept of the pages.
+        // Resident memory is the whole process's: one thread watches it for all (the others
+        // have reopened too by the time its first page is read: a page takes less time than
+        // a reopen).
+        if (thread != 0) continue;
+        const std::size_t held = poppler_bytes(job);
+        if (read_since_open == 1)
+          held_at_open = held;
+        else if (held > held_at_open + kReopenBudget && round == job.reopen_round)
+          ++job.reopen_round;
       }
     }
   } catch (...) {
@@ -358,24 +385,12 @@ Document load_pdf(const std::filesystem::path& path, const std::string& tail, co
     for (int t = 0; t < thread_count; ++t)
       threads.emplace_back(read_pages, std::ref(job), t, t == 0 ? std::move(first_doc) : nullptr);
 
-    // What poppler holds: resident memory less the text read so far.
-    const auto poppler_bytes = [&job] {
-      const std::size_t resident = resident_bytes(), text = job.raw_bytes;
-      return resident > text ? resident - text : 0;
-    };
-    std::size_t reopened_at = 0;  // measured at the first poll, once the threads have opened their copies
     std::unique_lock lock(job.mutex);
     while (job.threads_running > 0 && !job.error) {
       job.changed.wait_for(lock, kPollInterval);
       lock.unlock();
       progress.report(job.pages_done.load());
       progress.check_cancelled();
-      if (const std::size_t now = poppler_bytes(); reopened_at == 0) {
-        reopened_at = now;
-      } else if (now > reopened_at + kReopenBudget) {
-        ++job.reopen_round;
-        reopened_at = now;  // freed memory is reused, not given back: count growth from here
-      }
       lock.lock();
     }
     if (job.error) std::rethrow_exception(job.error);
