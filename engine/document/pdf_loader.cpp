@@ -9,7 +9,7 @@
 // with their boxes and nothing joined, so we build the lines ourselves (pdf_text.cpp) and
 // de-hyphenate by our own rule. It costs about 2.5 times the CPU of page::text() (poppler
 // re-parses each page's resources for it): the 2,415-page R reference manual (4.4 MB of text)
-// takes 11 s of CPU to read, 14 s with the reopens below.
+// takes 11 s of CPU to read, 14.5 s with the reopens below.
 //
 // Memory, measured on that manual with poppler 22.12, decides the rest. While it reads pages,
 // poppler holds, per open document:
@@ -23,29 +23,30 @@
 //     a dense page of the table of contents.
 // Touching libpoppler's code and global tables makes 2 MB more resident, and the text read so
 // far is kept. So the peak cannot come near 3 times the text with poppler in this process: at
-// its last page one document holds 12 MB (2.6 times the text) whatever we do, and the code
-// and the text itself add 1.5 times. We get 5.0-5.2 times the text (22-23 MB of growth) with
-// one thread; it was 12.5 times (56 MB) with two threads before the measures below.
+// its last page one document holds 12 MB (2.6 times the text) whatever we do, code and the
+// text (deflated) add about 1 time more. We get 4.5 times the text (20 MB of growth) with one
+// thread; it was 12.5 times (56 MB) with two threads before the measures below.
 //
 // Threads: poppler documents are not thread-safe, so each thread opens its own copy and
 // takes chunks of consecutive pages (consecutive pages share fonts, which poppler caches per
 // document); the calling thread only waits, reports progress and polls for cancel. A second
 // copy costs what the first does: with two threads the R manual reads in 9.3 s on 2 idle
-// cores instead of 14 s, for 8.3-9.3 times the text at the peak and 30% more CPU. Memory comes
+// cores instead of 14.5 s, for 8 times the text at the peak and 30% more CPU. Memory comes
 // first: one thread unless LoadOptions::threads asks for more.
 //
 // Memory measures:
-//   - Each thread appends its pages' text to a TextStore of its own, outside malloc's heap
-//     (see there): as strings in the heap, 4.4 MB of text kept 13 MB resident.
+//   - Each thread appends its pages' text, deflated, to a TextStore of its own, outside
+//     malloc's heap (see there): as strings in the heap, 4.4 MB of text kept 13 MB resident.
 //   - Reopening a document frees what it kept of the pages it has shown, and we give the
 //     freed memory back to the system then, so that resident memory shows what the new copy
 //     gathers. A reopen costs time (poppler walks its page tree again up to the page asked
 //     for: 0.18 s at page 2,400), so the copies are reopened when resident memory, less the
-//     text read so far, has grown by kReopenBudget since the first page after the last open,
-//     and only while reopens have taken at most kReopenTimeShare of a thread's time. For the
-//     R manual: 21-22 reopens, 9 of them in the last 70 pages (the index).
+//     text stored so far, has grown by kReopenBudget since the first page after the last
+//     open, and only while reopens have taken at most kReopenTimeShare of a thread's time.
+//     For the R manual: 21-22 reopens, 9 of them in the last 70 pages (the index); without
+//     them it reads in 12.5 s, but the peak is 10.7 times the text.
 //   - The final text is built page by page from the stores, which hand their memory back as
-//     it goes, so that the raw and the final text are not both resident.
+//     it goes.
 #include "document/loaders.hpp"
 #include "document/pdf_text.hpp"
 
@@ -60,6 +61,7 @@
 
 #include <sys/mman.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -69,10 +71,12 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <exception>
 #include <fstream>
 #include <mutex>
 #include <new>
+#include <stdexcept>
 #include <string_view>
 #include <thread>
 #endif
@@ -151,28 +155,83 @@ void give_freed_memory_back() {
 #endif
 }
 
-// The pages' text as one thread reads them, appended one after another. It lives in a mapping
-// of its own rather than in malloc's heap: page strings there sit among poppler's short-lived
-// objects and keep their memory pages resident after poppler frees them (4.5 MB of the R
-// manual's page strings kept 13 MB resident, malloc_trim or not). And the final text, built
-// from the pages in order, can hand the store's memory back to the system as it goes.
+// The pages' text as one thread reads them, deflated one after another into one stream. It
+// lives in a mapping of its own rather than in malloc's heap: page strings there sit among
+// poppler's short-lived objects and keep their memory pages resident after poppler frees
+// them (4.4 MB of the R manual's page strings kept 13 MB resident, malloc_trim or not).
+// Deflated (zlib's fastest level, 2.4 times smaller for that text, 60 ms for all of it),
+// the text read so far takes 1.8 MB instead of 4.4 MB beside poppler at the peak. The pages
+// are read back in the order they were appended, and the store can hand the memory of what
+// has been read back to the system as it goes.
 class TextStore {
  public:
-  TextStore() = default;
+  TextStore() {
+    if (deflateInit(&deflate_, Z_BEST_SPEED) != Z_OK) throw std::bad_alloc();
+  }
   ~TextStore() {
+    deflateEnd(&deflate_);
+    if (reading_) inflateEnd(&inflate_);
     if (base_) munmap(base_, capacity_);
   }
   TextStore(const TextStore&) = delete;
   TextStore& operator=(const TextStore&) = delete;
 
-  // Returns where `bytes` starts in the store.
-  std::size_t append(std::string_view bytes) {
-    if (size_ + bytes.size() > capacity_) grow(size_ + bytes.size());
-    std::copy(bytes.begin(), bytes.end(), base_ + size_);
-    size_ += bytes.size();
-    return size_ - bytes.size();
+  void append(std::string_view text) {
+    if (text.empty()) return;  // read back as empty without touching the stream
+    deflate_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(text.data()));
+    deflate_.avail_in = uInt(text.size());
+    // A sync flush ends the page on a byte boundary, all of it in the store. deflate says it
+    // has flushed everything when it leaves room in the output.
+    do {
+      if (capacity_ - size_ < kMinRoom) grow(size_ + std::max(kMinRoom, text.size()));
+      deflate_.next_out = reinterpret_cast<Bytef*>(base_ + size_);
+      deflate_.avail_out = uInt(std::min<std::size_t>(capacity_ - size_, UINT32_MAX));
+      const std::size_t room = deflate_.avail_out;
+      if (deflate(&deflate_, Z_SYNC_FLUSH) == Z_STREAM_ERROR) throw std::logic_error("deflate: stream error");
+      size_ += room - deflate_.avail_out;
+    } while (deflate_.avail_out == 0);
   }
-  std::string_view view(std::size_t offset, std::size_t size) const { return {base_ + offset, size}; }
+  // Bytes the store takes now.
+  std::size_t size() const { return size_; }
+
+  // Reads the pages back from the first; `release`: hand back the memory of what has been read.
+  void rewind(bool release) {
+    if (reading_) inflateEnd(&inflate_);
+    inflate_ = {};
+    if (inflateInit(&inflate_) != Z_OK) throw std::bad_alloc();
+    reading_ = true;
+    release_ = release;
+    inflate_.next_in = reinterpret_cast<Bytef*>(base_);
+    inflate_.avail_in = uInt(size_);  // a page is far smaller than 4 GB, the store too
+  }
+  // The next page: `size` bytes of text.
+  std::string read(std::size_t size) {
+    std::string text(size, '\0');
+    inflate_.next_out = reinterpret_cast<Bytef*>(text.data());
+    inflate_.avail_out = uInt(size);
+    while (inflate_.avail_out > 0) {
+      const int status = inflate(&inflate_, Z_SYNC_FLUSH);
+      if (status != Z_OK) throw std::logic_error(fmt::format("inflate: {}", status));
+    }
+    if (release_) release_before(reinterpret_cast<char*>(inflate_.next_in) - base_);
+    return text;
+  }
+
+ private:
+  static constexpr std::size_t kMinRoom = 64u << 10;
+  static constexpr std::size_t kReleaseStep = 256u << 10;
+
+  // Only the pages written to become resident, so the capacity can run ahead; mremap moves
+  // the pages, it does not copy them.
+  void grow(std::size_t needed) {
+    std::size_t capacity = capacity_ ? capacity_ : std::size_t(1) << 20;
+    while (capacity < needed) capacity *= 2;
+    void* at = base_ ? mremap(base_, capacity_, capacity, MREMAP_MAYMOVE)
+                     : mmap(nullptr, capacity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (at == MAP_FAILED) throw std::bad_alloc();
+    base_ = static_cast<char*>(at);
+    capacity_ = capacity;
+  }
 
   // Hands the memory of bytes [0, end) back to the system; they are not read again.
   void release_before(std::size_t end) {
@@ -183,21 +242,9 @@ class TextStore {
     released_ = upto;
   }
 
- private:
-  static constexpr std::size_t kReleaseStep = 256u << 10;
-
-  // Only the pages written to become resident, so the capacity can run ahead; mremap moves
-  // the pages, it does not copy them.
-  void grow(std::size_t needed) {
-    std::size_t capacity = capacity_ ? capacity_ : std::size_t(4) << 20;
-    while (capacity < needed) capacity *= 2;
-    void* at = base_ ? mremap(base_, capacity_, capacity, MREMAP_MAYMOVE)
-                     : mmap(nullptr, capacity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (at == MAP_FAILED) throw std::bad_alloc();
-    base_ = static_cast<char*>(at);
-    capacity_ = capacity;
-  }
-
+  z_stream deflate_{};
+  z_stream inflate_{};
+  bool reading_ = false, release_ = false;
   char* base_ = nullptr;
   std::size_t capacity_ = 0, size_ = 0, released_ = 0;
 };
@@ -242,10 +289,10 @@ std::string read_page(const poppler::page& page) {
   return assemble_lines(words);
 }
 
-// Where a page's text (assemble_lines output) is: which thread's store, and where in it.
+// Where a page's text (assemble_lines output) is: which thread's store, and its size.
 struct PageText {
   int store = 0;
-  std::size_t offset = 0, size = 0;
+  std::size_t size = 0;
 };
 
 // What the threads share. Each page slot is written by one thread only.
@@ -259,7 +306,7 @@ struct Extraction {
 
   std::atomic<int> next_chunk{0};
   std::atomic<int> pages_done{0};
-  std::atomic<std::size_t> raw_bytes{0};  // of `raw` so far
+  std::atomic<std::size_t> stored_bytes{0};  // what the stores take so far
   std::atomic<int> reopen_round{0};       // incremented: every thread reopens its copy
   std::atomic<bool> stop{false};
 
@@ -270,10 +317,10 @@ struct Extraction {
   PopplerMessages problems;  // poppler's complaints while reading pages, all threads
 };
 
-// What the poppler copies hold, roughly: resident memory less the text read so far. 0 where
+// What the poppler copies hold, roughly: resident memory less the text stored so far. 0 where
 // resident memory cannot be read.
 std::size_t poppler_bytes(const Extraction& job) {
-  const std::size_t resident = resident_bytes(), text = job.raw_bytes;
+  const std::size_t resident = resident_bytes(), text = job.stored_bytes;
   return resident > text ? resident - text : 0;
 }
 
@@ -309,8 +356,10 @@ void read_pages(Extraction& job, int thread, std::unique_ptr<poppler::document> 
         if (reopen) reopening += Clock::now() - now;
         if (page) {
           const std::string text = read_page(*page);
-          job.raw[index] = {thread, store.append(text), text.size()};
-          job.raw_bytes += text.size();
+          const std::size_t stored = store.size();
+          store.append(text);
+          job.raw[index] = {thread, text.size()};
+          job.stored_bytes += store.size() - stored;
           std::string label = utf8(page->label());
           if (label != std::to_string(index + 1)) job.labels[index] = std::move(label);
         }
@@ -398,14 +447,26 @@ Document load_pdf(const std::filesystem::path& path, const std::string& tail, co
   progress.check_cancelled();
   give_freed_memory_back();  // what the threads' poppler copies held
 
-  std::vector<std::string> warnings;
+  // Each thread's store holds its pages in page order, so reading the pages in order reads
+  // each store from its start. Running headers and footers need all pages: a first reading
+  // finds them (and the empty pages), the second cleans each page and appends it to the text,
+  // handing the memory of the stores back as it goes.
+  const auto read_raw = [&job](int i) { return job.stores[job.raw[i].store]->read(job.raw[i].size); };
   std::vector<int> empty_pages;
-  const auto raw = [&job](int i) {
-    const PageText& at = job.raw[i];
-    return job.stores[at.store]->view(at.offset, at.size);
-  };
-  for (int i = 0; i < job.page_count; ++i)
-    if (raw(i).find_first_not_of(" \n") == std::string::npos) empty_pages.push_back(i + 1);
+  std::vector<PageEdges> edges;
+  edges.reserve(job.page_count);
+  std::size_t raw_bytes = 0;
+  for (const auto& store : job.stores) store->rewind(false);
+  for (int i = 0; i < job.page_count; ++i) {
+    const std::string raw = read_raw(i);
+    if (raw.find_first_not_of(" \n") == std::string::npos) empty_pages.push_back(i + 1);
+    edges.push_back(page_edges(raw, i + 1));
+    raw_bytes += raw.size() + Document::kPageSeparator.size();
+  }
+  const std::vector<RunningLines> running = find_running_lines(edges);
+  edges = {};
+
+  std::vector<std::string> warnings;
   if (int(empty_pages.size()) == job.page_count)
     throw InputError(fmt::format(
         "{}: the PDF has no text layer (is it a scanned document?); OCR is not supported, run an OCR tool "
@@ -421,26 +482,13 @@ Document load_pdf(const std::filesystem::path& path, const std::string& tail, co
   if (tail.find("%%EOF") == std::string::npos)
     warnings.push_back("the file does not end with %%EOF: it may be truncated, and pages may be missing");
 
-  // Running headers and footers need all pages; then each page is cleaned and appended to
-  // the text, and the memory of its raw text handed back (each thread's store holds its
-  // pages in page order).
-  std::vector<PageEdges> edges;
-  edges.reserve(job.page_count);
-  std::size_t raw_bytes = 0;
-  for (int i = 0; i < job.page_count; ++i) {
-    edges.push_back(page_edges(raw(i), i + 1));
-    raw_bytes += job.raw[i].size + Document::kPageSeparator.size();
-  }
-  const std::vector<RunningLines> running = find_running_lines(edges);
-  edges = {};
-
+  for (const auto& store : job.stores) store->rewind(true);
   std::string text;
   text.reserve(raw_bytes);
   std::vector<Page> pages;
   pages.reserve(job.page_count);
   for (int i = 0; i < job.page_count; ++i) {
-    const std::string clean = clean_page(raw(i), running[i]);
-    job.stores[job.raw[i].store]->release_before(job.raw[i].offset + job.raw[i].size);
+    const std::string clean = clean_page(read_raw(i), running[i]);
     if (!clean.empty() && !text.empty()) text += Document::kPageSeparator;
     const std::size_t begin = text.size();
     text += clean;
