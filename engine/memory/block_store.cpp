@@ -5,8 +5,22 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <future>
+#include <tuple>
 
 namespace qread::memory {
+
+namespace {
+std::pair<at::Tensor, at::Tensor> make_arena(const std::vector<std::int64_t>& shape, const at::TensorOptions& options) {
+  return {at::empty(shape, options), at::empty(shape, options)};
+}
+}  // namespace
+
+struct BlockStore::Prefetch {
+  std::vector<std::int64_t> shape;
+  at::ScalarType dtype;
+  std::future<std::pair<at::Tensor, at::Tensor>> arenas;
+};
 
 BlockStore::BlockStore(std::int64_t capacity, CacheStrategy strategy, std::optional<double> score_decay,
                        const at::Device& device)
@@ -16,7 +30,12 @@ BlockStore::BlockStore(std::int64_t capacity, CacheStrategy strategy, std::optio
       device_(device),
       on_device_(!device.is_cpu()) {}
 
+BlockStore::~BlockStore() = default;  // waits for a prefetch under way
+BlockStore::BlockStore(BlockStore&&) noexcept = default;
+BlockStore& BlockStore::operator=(BlockStore&&) noexcept = default;
+
 void BlockStore::clear() {
+  prefetch_.reset();
   blocks_.clear();
   cached_.clear();
   free_slots_.clear();
@@ -33,9 +52,22 @@ std::pair<at::Tensor, at::Tensor> BlockStore::host_room(std::int64_t n, const at
     auto shape = like.sizes().vec();
     shape.insert(shape.begin(), std::max(n, kArenaBlocks));
     auto options = like.options().device(at::kCPU).pinned_memory(on_device_);
-    arena_k_ = at::empty(shape, options);
-    arena_v_ = at::empty(shape, options);
+    if (prefetch_ && prefetch_->shape == shape && prefetch_->dtype == like.scalar_type())
+      std::tie(arena_k_, arena_v_) = prefetch_->arenas.get();  // rethrows the helper's failure
+    else
+      std::tie(arena_k_, arena_v_) = make_arena(shape, options);
     arena_used_ = 0;
+    // Page-locking memory costs about as much as copying it (more on some virtual machines),
+    // and blocks leave the window at every execution block: the next arena is made on a
+    // helper thread meanwhile, as data loaders pin their batches. It costs one arena of host
+    // memory ahead (2 x 16 MB per layer for the Llama-3-8B shape).
+    prefetch_.reset();
+    if (shape.front() == kArenaBlocks) {
+      prefetch_ = std::make_unique<Prefetch>();
+      prefetch_->shape = shape;
+      prefetch_->dtype = like.scalar_type();
+      prefetch_->arenas = std::async(std::launch::async, make_arena, shape, options);
+    }
   }
   auto room = std::make_pair(arena_k_.narrow(0, arena_used_, n), arena_v_.narrow(0, arena_used_, n));
   arena_used_ += n;

@@ -13,6 +13,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -27,6 +28,9 @@ class BlockStore {
  public:
   BlockStore(std::int64_t capacity, CacheStrategy strategy, std::optional<double> score_decay,
              const at::Device& device);
+  ~BlockStore();
+  BlockStore(BlockStore&&) noexcept;
+  BlockStore& operator=(BlockStore&&) noexcept;
 
   // Stores a block ([1, Hkv, block_size, D] each) starting at absolute token `start`; returns its id.
   std::int64_t add(const at::Tensor& k, const at::Tensor& v, std::int64_t start);
@@ -65,6 +69,9 @@ class BlockStore {
   // kArenaBlocks blocks, so that page-locked memory is allocated rarely (each allocation pins
   // pages, which costs about as much as copying them).
   std::pair<at::Tensor, at::Tensor> host_room(std::int64_t n, const at::Tensor& like);
+  // The next arena, made on a helper thread while the current one fills.
+  struct Prefetch;
+  std::unique_ptr<Prefetch> prefetch_;
   static constexpr std::int64_t kArenaBlocks = 64;
 
   std::int64_t capacity_;

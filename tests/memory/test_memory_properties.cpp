@@ -276,6 +276,41 @@ class TestMemoryProperties : public QObject {
     QVERIFY((pages == total / page).any().item<bool>());  // the newest page
   }
 
+  void blocksKeepTheirContentAcrossArenas() {
+    // Several hundred blocks added in batches of random sizes fill several host arenas (the
+    // next one made on a helper thread); every block reads back as it went in, and a cleared
+    // store starts over.
+    const std::int64_t heads = 2, block = 4, dim = 3;
+    BlockStore store(8, CacheStrategy::lru, std::nullopt, at::kCPU);
+    for (int round = 0; round < 2; ++round) {
+      std::vector<at::Tensor> keys, values;
+      std::int64_t added = 0;
+      while (added < 300) {
+        const std::int64_t n = 1 + std::int64_t(rng_() % (round == 0 ? 9 : 70));
+        auto k = at::randn({1, heads, n * block, dim}), v = at::randn({1, heads, n * block, dim});
+        QCOMPARE(store.add_blocks(k, v, n, added * block), added);
+        for (std::int64_t i = 0; i < n; ++i) {
+          keys.push_back(k.narrow(2, i * block, block).clone());
+          values.push_back(v.narrow(2, i * block, block).clone());
+        }
+        added += n;
+      }
+      QCOMPARE(store.size(), added);
+      for (int trial = 0; trial < 50; ++trial) {
+        std::vector<std::int64_t> ids{std::int64_t(rng_() % added), std::int64_t(rng_() % added)};
+        if (ids[0] == ids[1]) ids.pop_back();
+        auto [k, v] = store.retrieve(ids);
+        for (std::size_t j = 0; j < ids.size(); ++j) {
+          QVERIFY(at::equal(k.narrow(2, std::int64_t(j) * block, block), keys[std::size_t(ids[j])]));
+          QVERIFY(at::equal(v.narrow(2, std::int64_t(j) * block, block), values[std::size_t(ids[j])]));
+          QCOMPARE(store.start_of(ids[j]), ids[j] * block);
+        }
+      }
+      store.clear();
+      QCOMPARE(store.size(), std::int64_t(0));
+    }
+  }
+
   void lruEvictsLeastRecentlyRetrieved() {
     BlockStore store(3, CacheStrategy::lru, std::nullopt, at::kCPU);
     for (int i = 0; i < 5; ++i) store.add(at::full({1, 1, 2, 2}, float(i)), at::zeros({1, 1, 2, 2}), 2 * i);
