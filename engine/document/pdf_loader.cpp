@@ -9,7 +9,7 @@
 // with their boxes and nothing joined, so we build the lines ourselves (pdf_text.cpp) and
 // de-hyphenate by our own rule. It costs about 2.5 times the CPU of page::text() (poppler
 // re-parses each page's resources for it): the 2,415-page R reference manual (4.4 MB of text)
-// takes 11 s of CPU to read, 14.5 s with the reopens below.
+// takes 12 s of CPU to read, 14.5 s with the reopens below.
 //
 // Memory, measured on that manual with poppler 22.12, decides the rest. While it reads pages,
 // poppler holds, per open document:
@@ -23,16 +23,16 @@
 //     a dense page of the table of contents.
 // Touching libpoppler's code and global tables makes 2 MB more resident, and the text read so
 // far is kept. So the peak cannot come near 3 times the text with poppler in this process: at
-// its last page one document holds 12 MB (2.6 times the text) whatever we do, code and the
-// text (deflated) add about 1 time more. We get 4.5 times the text (20 MB of growth) with one
-// thread; it was 12.5 times (56 MB) with two threads before the measures below.
+// its last page one document holds 12 MB (2.6 times the text) whatever we do, and the code
+// and the text (deflated) add 0.9 times the text. We get 4.5 times the text (20 MB of growth)
+// with one thread; it was 12.5 times (56 MB) with two threads before the measures below.
 //
 // Threads: poppler documents are not thread-safe, so each thread opens its own copy and
 // takes chunks of consecutive pages (consecutive pages share fonts, which poppler caches per
 // document); the calling thread only waits, reports progress and polls for cancel. A second
-// copy costs what the first does: with two threads the R manual reads in 9.3 s on 2 idle
-// cores instead of 14.5 s, for 8 times the text at the peak and 30% more CPU. Memory comes
-// first: one thread unless LoadOptions::threads asks for more.
+// copy costs what the first does: with two threads the R manual reads in 9.5 s on 2 idle
+// cores instead of 14.5 s, for 7.6-11 times the text at the peak and 30% more CPU. Memory
+// comes first: one thread unless LoadOptions::threads asks for more.
 //
 // Memory measures:
 //   - Each thread appends its pages' text, deflated, to a TextStore of its own, outside
