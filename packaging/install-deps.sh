@@ -12,8 +12,8 @@ packages=(
   libcli11-dev libfmt-dev
   # NFC normalizer of Qwen2's tokenizer.json (optional in CMake; without it text is not normalized)
   libicu-dev
-  # documents
-  libpoppler-cpp-dev
+  # documents (zlib: page texts are kept compressed while a PDF is read)
+  libpoppler-cpp-dev zlib1g-dev
   # desktop app and its tests
   qt6-base-dev qt6-charts-dev libqt6opengl6-dev libpoppler-qt6-dev libgl-dev xvfb xauth
   # the built-in default model comes as a PyPI wheel (packaging/fetch-default-model.sh)

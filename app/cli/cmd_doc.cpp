@@ -74,7 +74,8 @@ qread::cli::Runner setup_doc(CLI::App& app) {
   cmd->add_option("file", options->file, "PDF, Markdown (.md) or plain text file")->required();
   cmd->add_flag("--json", options->json, R"(Print one JSON object: {"pages": [{"number": 1, "text": "..."}, ...]})");
   cmd->add_option("--password", options->password, "Password of an encrypted PDF");
-  cmd->add_option("--threads", options->threads, "Threads reading PDF pages (0: one per core)")
+  cmd->add_option("--threads", options->threads,
+                  "Threads reading PDF pages (0: one; more is faster on several cores and uses more memory)")
       ->check(CLI::Range(0, 256));
   cmd->add_flag("-q,--quiet", options->quiet, "No progress on stderr");
   return [options] {
