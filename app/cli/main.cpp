@@ -1,5 +1,6 @@
 // qread: the command-line entry point. Argument parsing only; the work is in the engine.
 #include "command.hpp"
+#include "openmp_defaults.hpp"
 #include "qread/error.hpp"
 #include "qread/version.hpp"
 
@@ -9,6 +10,7 @@
 #include <exception>
 #include <iostream>
 #include <map>
+#include <string_view>
 #include <vector>
 
 namespace qread::cli {
@@ -28,6 +30,13 @@ bool register_command(const char* name, Setup setup) {
 
 int main(int argc, char** argv) {
   using namespace qread::cli;
+  // The commands that run a model on the CPU, and `info`, which reports the setting, start again
+  // with qread's OpenMP default (openmp_defaults.hpp); quick commands do not pay for that.
+  if (argc > 1) {
+    const std::string_view command = argv[1];
+    for (const char* heavy : {"ask", "bench", "compare", "eval", "generate", "info", "replay"})
+      if (command == heavy) qread::app::relaunch_with_openmp_defaults(argv);
+  }
   CLI::App app{"qread: ask questions about long documents with a local LLM"};
   app.name("qread");
   app.set_version_flag("-V,--version", std::string("qread ") + qread::kVersion);

@@ -4,6 +4,7 @@
 // box gets --question, else the text of FILE's sibling FILE.question when there is one (the
 // bundled sample document has its suggested question there).
 #include "main_window.hpp"
+#include "openmp_defaults.hpp"
 #include "qread/version.hpp"
 
 #include <QApplication>
@@ -13,6 +14,7 @@
 #include <QPlainTextEdit>
 
 int main(int argc, char** argv) {
+  qread::app::relaunch_with_openmp_defaults(argv);  // see openmp_defaults.hpp
   QApplication app(argc, argv);
   QApplication::setApplicationName(QStringLiteral("qread"));
   QApplication::setOrganizationName(QStringLiteral("qread"));

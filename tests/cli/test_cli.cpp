@@ -198,6 +198,39 @@ class TestCli : public QObject {
     QVERIFY(o["cpu_cores"].toInt() >= 1);
   }
 
+  // Idle OpenMP threads spin briefly (GOMP_SPINCOUNT 30000) unless the user chose otherwise; set
+  // before libgomp starts, so the process sees it from its first instruction on.
+  void openmpWaitDefault_data() {
+    QTest::addColumn<QString>("variable");
+    QTest::addColumn<QString>("value");
+    QTest::addColumn<QString>("policy");
+    QTest::addColumn<QString>("spincount");
+    QTest::addRow("neither set") << "" << "" << "" << "30000";
+    QTest::addRow("wait policy kept") << "OMP_WAIT_POLICY" << "passive" << "passive" << "";
+    QTest::addRow("spin count kept") << "GOMP_SPINCOUNT" << "1234" << "" << "1234";
+  }
+  void openmpWaitDefault() {
+    QFETCH(QString, variable);
+    QFETCH(QString, value);
+    QFETCH(QString, policy);
+    QFETCH(QString, spincount);
+    auto env = QProcessEnvironment::systemEnvironment();
+    env.remove("OMP_WAIT_POLICY");
+    env.remove("GOMP_SPINCOUNT");
+    if (!variable.isEmpty()) env.insert(variable, value);
+    const auto r = qread::test::run_cli(QStringLiteral(QREAD_CLI), {"info", "--json"}, 120000, env);
+    QCOMPARE(r.exit_code, 0);
+    const auto wait = QJsonDocument::fromJson(r.out.toUtf8()).object()["openmp_wait"].toObject();
+    QCOMPARE(wait["OMP_WAIT_POLICY"].isNull(), policy.isEmpty());
+    QCOMPARE(wait["OMP_WAIT_POLICY"].toString(), policy);
+    QCOMPARE(wait["GOMP_SPINCOUNT"].isNull(), spincount.isEmpty());
+    QCOMPARE(wait["GOMP_SPINCOUNT"].toString(), spincount);
+    const auto text = qread::test::run_cli(QStringLiteral(QREAD_CLI), {"info"}, 120000, env);
+    QVERIFY2(text.out.contains("OpenMP waiting: " + (policy.isEmpty() ? "GOMP_SPINCOUNT=" + spincount
+                                                                      : "OMP_WAIT_POLICY=" + policy)),
+             qPrintable(text.out));
+  }
+
   void infoText() {
     const auto r = run({"info"});
     QCOMPARE(r.exit_code, 0);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <QProcess>
+#include <QProcessEnvironment>
 #include <QString>
 #include <QStringList>
 
@@ -12,8 +13,10 @@ struct CliResult {
   QString out, err;
 };
 
-inline CliResult run_cli(const QString& program, const QStringList& args, int timeout_ms = 120000) {
+inline CliResult run_cli(const QString& program, const QStringList& args, int timeout_ms = 120000,
+                         const QProcessEnvironment& env = QProcessEnvironment::systemEnvironment()) {
   QProcess p;
+  p.setProcessEnvironment(env);
   p.start(program, args);
   if (!p.waitForFinished(timeout_ms)) {
     p.kill();
