@@ -34,26 +34,28 @@ void MultiStageAttention::add_stage(const at::Tensor& q, const at::Tensor& k, co
   dim_ = q.size(3);
   dtype_ = q.scalar_type();
   const std::int64_t group = heads_ / kv_heads_, keys = k.size(2);
-  // Grouped heads without copying K: the G query heads of a KV head become G * Tq rows.
-  auto qg = q.reshape({kv_heads_, group * queries_, dim_});
-  auto logits = at::matmul(qg, k.reshape({kv_heads_, keys, dim_}).transpose(1, 2))
-                    .view({heads_, queries_, keys})
-                    .to(at::kFloat);
+  // Grouped heads without copying K: the G query heads of a KV head become G * Tq rows. The
+  // scale goes on the (small) queries rather than on the logits: one pass over them less.
+  auto qg = (q * (1.0 / std::sqrt(double(dim_)))).reshape({kv_heads_, group * queries_, dim_});
+  // Logits stay in the input dtype (the product's own precision); the softmax reads them into
+  // float32.
+  auto logits = at::matmul(qg, k.reshape({kv_heads_, keys, dim_}).transpose(1, 2)).view({heads_, queries_, keys});
   logits.masked_fill_(mask.logical_not(), -std::numeric_limits<float>::infinity());
-  logits.mul_(1.0 / std::sqrt(double(dim_)));
-  stages_.push_back({logits, mask, v.reshape({kv_heads_, keys, dim_}), want_score, {}});
+  stages_.push_back({logits, v.reshape({kv_heads_, keys, dim_}), want_score, {}});
 }
 
 at::Tensor MultiStageAttention::finish() {
   std::vector<at::Tensor> all;
   for (const auto& s : stages_) all.push_back(s.logits);
-  auto p = at::softmax(at::cat(all, -1), -1);  // one normalisation over every stage
+  // One normalisation over every stage. Masked keys get exactly 0 (every query sees at least
+  // one key, see the header), so the probabilities need no masking of their own.
+  auto p = at::softmax(all.size() == 1 ? all.front() : at::cat(all, -1), -1, at::kFloat);
   const std::int64_t group = heads_ / kv_heads_;
   at::Tensor out;
   std::int64_t start = 0;
   for (auto& s : stages_) {
     const std::int64_t keys = s.logits.size(-1);
-    auto ps = p.narrow(-1, start, keys).masked_fill(s.mask.logical_not(), 0.0);
+    auto ps = p.narrow(-1, start, keys);
     start += keys;
     if (s.want_score) s.score = ps.sum(1);
     if (keys == 0) continue;

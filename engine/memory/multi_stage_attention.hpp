@@ -14,7 +14,9 @@ namespace qread::memory {
 class MultiStageAttention {
  public:
   // q: [1, Hq, Tq, D] (already rotated for this stage), k, v: [1, Hkv, Tk, D] with Hq a multiple
-  // of Hkv; mask: bool [Tq, Tk], true where query i may attend key j. Tk may be 0.
+  // of Hkv; mask: bool [Tq, Tk], true where query i may attend key j. Tk may be 0. Across all
+  // stages every query must see at least one key (the local window always holds the query's
+  // own key).
   void add_stage(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask,
                  bool want_score);
 
@@ -27,8 +29,8 @@ class MultiStageAttention {
 
  private:
   struct Stage {
-    at::Tensor logits;  // [Hq, Tq, Tk], float32, masked, scaled
-    at::Tensor mask, v;
+    at::Tensor logits;  // [Hq, Tq, Tk] in the input dtype, scaled, masked with -inf
+    at::Tensor v;
     bool want_score;
     at::Tensor score;
   };
