@@ -174,11 +174,12 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
   const int64_t group = q.size(1) / k.size(1);
   TORCH_CHECK(q.size(1) == k.size(1) * group, "attention: query heads ", q.size(1),
               " not a multiple of KV heads ", k.size(1));
-  if (group > 1 && tq == 1 && !mask) {
-    // One query per head sees every key: fold the heads of a group into the query axis so the
-    // cache is read once per KV head instead of being copied group times.
+  if (group > 1 && tq == 1 && (!mask || mask->dim() <= 2)) {
+    // One query per head (it sees every key up to itself, and a mask of [Tk] or [1, Tk] is the
+    // same for every head): fold the heads of a group into the query axis so the cache is read
+    // once per KV head instead of being copied group times.
     const auto B = q.size(0), Hkv = k.size(1), D = q.size(3);
-    auto out = attention(q.reshape({B, Hkv, group, D}), k, v, std::nullopt, false, scale);
+    auto out = attention(q.reshape({B, Hkv, group, D}), k, v, mask, false, scale);
     return out.reshape({B, Hkv * group, 1, D});
   }
   if (causal && !mask && tq > 8 && tq <= tk) {

@@ -5,7 +5,6 @@
 #include <ATen/ATen.h>
 
 #include <cmath>
-#include <limits>
 
 namespace qread::memory {
 
@@ -48,15 +47,11 @@ at::Tensor DenseMemory::attend(const at::Tensor& q, const at::Tensor& k, const a
 
 at::Tensor DenseMemory::attend_step(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                     const Step& step) {
-  const std::int64_t heads = q.size(1), kv_heads = k.size(1), dim = q.size(3);
   keys_.index_copy_(2, step.position, rope_.apply_rows(k, step.cos, step.sin));
   values_.index_copy_(2, step.position, v);
   // Every cache row, the ones after the position masked out: fixed shapes for the graph.
-  auto q_rot = rope_.apply_rows(q, step.cos, step.sin).reshape({1, kv_heads, heads / kv_heads, dim});
-  auto scores = at::matmul(q_rot * (1.0 / std::sqrt(double(dim))), keys_.transpose(-2, -1));
-  scores.masked_fill_(step.unseen, -std::numeric_limits<float>::infinity());
-  auto probs = at::softmax(scores, -1, at::kFloat);
-  return at::matmul(probs.to(values_.scalar_type()), values_).reshape({1, heads, 1, dim});
+  return compat::attention(rope_.apply_rows(q, step.cos, step.sin), keys_, values_, step.seen, false,
+                           1.0 / std::sqrt(double(q.size(-1))));
 }
 
 void DenseMemory::reset() {

@@ -18,11 +18,11 @@ class DenseMemory final : public ContextMemory {
   // One decode step whose position lives on the device, so that it can be captured once in a
   // CUDA graph and replayed at every position (Transformer::forward does this). `position`:
   // int64 [1], the new token's index (= length()); cos, sin: its RoPE rows, [1, D] float32;
-  // `unseen`: bool [capacity()], true for cache rows after the position. Writes the token's key
+  // `seen`: bool [capacity()], true for cache rows up to the position. Writes the token's key
   // and value at the position and returns its attention output; length() is unchanged until
   // advance(). Needs reserve() first.
   struct Step {
-    at::Tensor position, cos, sin, unseen;
+    at::Tensor position, cos, sin, seen;
   };
   at::Tensor attend_step(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const Step& step);
   void advance() { ++length_; }

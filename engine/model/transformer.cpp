@@ -351,7 +351,7 @@ at::Tensor Transformer::graph_step(const at::Tensor& ids) {
     g->slots = at::arange(g->capacity, long_opts);
     auto step = [&] {
       memory::DenseMemory::Step s{g->position, g->cos_table.index_select(0, g->position),
-                                  g->sin_table.index_select(0, g->position), g->slots > g->position};
+                                  g->sin_table.index_select(0, g->position), g->slots <= g->position};
       auto x = layers(
           at::embedding(weights_.embed, g->id),
           [&](std::int64_t i, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {

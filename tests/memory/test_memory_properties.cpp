@@ -276,6 +276,33 @@ class TestMemoryProperties : public QObject {
     QVERIFY((pages == total / page).any().item<bool>());  // the newest page
   }
 
+  // The decode step whose position lives on the device (what a CUDA graph captures) equals the
+  // ordinary step, on the CPU as well: positions past the token are masked out of a cache
+  // reserved larger than needed.
+  void denseStepAtDevicePositionEqualsAttend() {
+    const auto c = tiny_config(4, 2, 16);
+    model::Rope rope(c, std::nullopt, std::nullopt, at::kCPU);
+    const std::int64_t prompt = 5 + std::int64_t(rng_() % 30), steps = 12;
+    auto q = at::randn({1, 4, prompt + steps, 16}), k = at::randn({1, 2, prompt + steps, 16}),
+         v = at::randn({1, 2, prompt + steps, 16});
+    memory::DenseMemory plain(rope), stepped(rope);
+    plain.attend(q.narrow(2, 0, prompt), k.narrow(2, 0, prompt), v.narrow(2, 0, prompt));
+    stepped.attend(q.narrow(2, 0, prompt), k.narrow(2, 0, prompt), v.narrow(2, 0, prompt));
+    QVERIFY(stepped.reserve(prompt + steps + 7));
+    const auto [cos, sin] = rope.cos_sin(0, stepped.capacity());
+    const auto slots = at::arange(stepped.capacity());
+    for (std::int64_t t = prompt; t < prompt + steps; ++t) {
+      const auto position = at::full({1}, t, at::kLong);
+      memory::DenseMemory::Step step{position, cos.index_select(0, position), sin.index_select(0, position),
+                                     slots <= position};
+      const auto expected = plain.attend(q.narrow(2, t, 1), k.narrow(2, t, 1), v.narrow(2, t, 1));
+      const auto got = stepped.attend_step(q.narrow(2, t, 1), k.narrow(2, t, 1), v.narrow(2, t, 1), step);
+      stepped.advance();
+      QVERIFY2(max_abs(got, expected) < 1e-5, qPrintable(QString("position %1: %2").arg(t).arg(max_abs(got, expected))));
+    }
+    QCOMPARE(stepped.length(), prompt + steps);
+  }
+
   void blocksKeepTheirContentAcrossArenas() {
     // Several hundred blocks added in batches of random sizes fill several host arenas (the
     // next one made on a helper thread); every block reads back as it went in, and a cleared

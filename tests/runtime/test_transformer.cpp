@@ -282,52 +282,47 @@ class TestTransformer : public QObject {
     eager->set_decode_graphs(false);
     graphed->set_decode_graphs(true);
     c10::NoGradGuard no_grad;
-    // A prompt, then enough steps to outgrow the first capture (1024 tokens of room), then a
-    // chunk fed eagerly in the middle (the cache moves: the graph must be captured again).
+    const double limit = type == at::kFloat ? 1e-4 : 5e-2;
+    // Ids [begin, end) to both models: as one eager chunk, or one token at a time (the largest
+    // logit difference returned).
+    auto feed_both = [&](const std::vector<std::int64_t>& ids, std::size_t begin, std::size_t end) {
+      const std::vector<std::int64_t> chunk(ids.begin() + std::ptrdiff_t(begin), ids.begin() + std::ptrdiff_t(end));
+      eager->forward(ids_tensor(chunk));
+      graphed->forward(ids_tensor(chunk));
+    };
+    auto decode_both = [&](const std::vector<std::int64_t>& ids, std::size_t begin, std::size_t end) {
+      double worst = 0;
+      for (std::size_t i = begin; i < end; ++i)
+        worst = std::max(worst, max_abs(eager->forward(ids_tensor({ids[i]})).cpu(),
+                                        graphed->forward(ids_tensor({ids[i]})).cpu()));
+      return worst;
+    };
+    // A prompt, then enough steps to outgrow the first capture (1024 tokens of room), with an
+    // eager chunk of 300 tokens in the middle (the cache moves: the graph must be captured again).
     const auto ids = random_ids(1300, o.vocab_size, rng_);
-    const std::vector<std::int64_t> prompt(ids.begin(), ids.begin() + 37);
-    eager->forward(ids_tensor(prompt));
-    graphed->forward(ids_tensor(prompt));
-    double worst = 0;
-    for (std::size_t i = prompt.size(); i < ids.size(); ++i) {
-      if (i == 700) {  // an eager chunk of 300 tokens
-        const std::vector<std::int64_t> chunk(ids.begin() + 700, ids.begin() + 1000);
-        eager->forward(ids_tensor(chunk));
-        graphed->forward(ids_tensor(chunk));
-        i = 999;
-        continue;
-      }
-      const auto a = eager->forward(ids_tensor({ids[i]})), b = graphed->forward(ids_tensor({ids[i]}));
-      worst = std::max(worst, max_abs(a.cpu(), b.cpu()));
-    }
+    feed_both(ids, 0, 37);
+    double worst = decode_both(ids, 37, 700);
+    feed_both(ids, 700, 1000);
+    worst = std::max(worst, decode_both(ids, 1000, ids.size()));
     QCOMPARE(graphed->length(), std::int64_t(ids.size()));
     qInfo("%s: max |logit diff| graph vs eager over %zu steps: %.3g", qPrintable(dtype), ids.size() - 337, worst);
-    QVERIFY2(worst <= (type == at::kFloat ? 1e-4 : 5e-2), qPrintable(QString::number(worst)));
+    QVERIFY2(worst <= limit, qPrintable(QString::number(worst)));
     // After reset the graph is dropped with the cache: a fresh prompt gives the eager logits.
     eager->reset();
     graphed->reset();
-    eager->forward(ids_tensor(prompt));
-    graphed->forward(ids_tensor(prompt));
-    const auto a = eager->forward(ids_tensor({ids[40]})), b = graphed->forward(ids_tensor({ids[40]}));
-    QVERIFY(max_abs(a.cpu(), b.cpu()) <= (type == at::kFloat ? 1e-4 : 5e-2));
+    feed_both(ids, 0, 37);
+    QVERIFY(decode_both(ids, 40, 41) <= limit);
 
     // A prompt read in chunks leaves a cache larger than the room a capture asks for (3000,
     // then 1100 tokens: 6000 rows against 5376): decoding must serve every row it holds.
     eager->reset();
     graphed->reset();
     const auto long_ids = random_ids(5600, o.vocab_size, rng_);
-    for (auto [begin, end] : {std::pair<std::size_t, std::size_t>{0, 3000}, {3000, 4100}}) {
-      const std::vector<std::int64_t> chunk(long_ids.begin() + std::ptrdiff_t(begin), long_ids.begin() + std::ptrdiff_t(end));
-      eager->forward(ids_tensor(chunk));
-      graphed->forward(ids_tensor(chunk));
-    }
-    worst = 0;
-    for (std::size_t i = 4100; i < long_ids.size(); ++i) {
-      const auto x = eager->forward(ids_tensor({long_ids[i]})), y = graphed->forward(ids_tensor({long_ids[i]}));
-      worst = std::max(worst, max_abs(x.cpu(), y.cpu()));
-    }
+    feed_both(long_ids, 0, 3000);
+    feed_both(long_ids, 3000, 4100);
+    worst = decode_both(long_ids, 4100, long_ids.size());
     qInfo("%s: after a chunked prompt, max |logit diff| over 1500 steps: %.3g", qPrintable(dtype), worst);
-    QVERIFY2(worst <= (type == at::kFloat ? 1e-4 : 5e-2), qPrintable(QString::number(worst)));
+    QVERIFY2(worst <= limit, qPrintable(QString::number(worst)));
 #else
     QSKIP("CPU build: CUDA graphs are checked on the device (tools/device)");
 #endif
