@@ -25,6 +25,7 @@ void BlockMemory::reset() {
   rest_begin_ = rest_end_ = rest_origin_ = length_ = 0;
   init_full_ = false;
   retrievals_.clear();
+  pending_.clear();
 }
 
 at::Tensor BlockMemory::representative_keys() const {
@@ -84,17 +85,28 @@ at::Tensor BlockMemory::attend(const at::Tensor& q, const at::Tensor& k, const a
   return outputs.size() == 1 ? outputs.front() : at::cat(outputs, 2);
 }
 
-std::vector<std::int64_t> BlockMemory::select_blocks(const at::Tensor& global_q) {
+at::Tensor BlockMemory::select_blocks(const at::Tensor& global_q) {
   const std::int64_t blocks = store_.size();
   if (blocks == 0) return {};
   auto mean_query = global_q.mean(2).reshape({heads_ * dim_});  // [Hq * D]
   auto keys = repr_.narrow(0, 0, blocks);
   auto scores = at::matmul(keys, mean_query);
   if (query_aware_ && question_.defined()) scores = scores + config_.question_weight * at::matmul(keys, question_);
-  auto chosen = std::get<1>(scores.topk(std::min(config_.topk, blocks))).to(at::kCPU);
-  std::vector<std::int64_t> ids(chosen.data_ptr<std::int64_t>(), chosen.data_ptr<std::int64_t>() + chosen.numel());
-  std::sort(ids.begin(), ids.end());
-  return ids;
+  // In ascending order, as the reference keeps them; they stay on the device (no waiting).
+  return std::get<0>(at::sort(std::get<1>(scores.topk(std::min(config_.topk, blocks)))));
+}
+
+const std::vector<Retrieval>& BlockMemory::retrievals() {
+  if (!pending_.empty()) {
+    auto ids = at::cat(pending_).to(at::kCPU);
+    const auto* id = ids.data_ptr<std::int64_t>();
+    std::size_t next = 0;
+    for (auto& r : retrievals_)
+      for (auto& b : r.blocks)
+        if (b < 0) b = id[next++];
+    pending_.clear();
+  }
+  return retrievals_;
 }
 
 std::pair<at::Tensor, at::Tensor> BlockMemory::attend_execution_block(const at::Tensor& q,
@@ -109,9 +121,14 @@ std::pair<at::Tensor, at::Tensor> BlockMemory::attend_execution_block(const at::
                       window_mask(len_q, len_k, len_k - len_q, n_local, q.device()), /*want_score=*/true);
 
   // Stage 2: retrieved blocks, init tokens and the remainder outside the window, unrotated.
-  scope.emplace("blocks: select (host sync)");
+  scope.emplace("blocks: select");
   const auto ids = select_blocks(global_q);
-  retrievals_.back().blocks = ids;
+  const std::int64_t chosen = ids.defined() ? ids.numel() : 0;
+  if (chosen > 0) {
+    // Ids are read back only when someone asks for the retrievals (no waiting per block).
+    retrievals_.back().blocks.assign(std::size_t(chosen), -1);
+    pending_.push_back(ids);
+  }
   scope.emplace("blocks: retrieve");
   auto [block_k, block_v] = store_.retrieve(ids);
   scope.emplace("blocks: global stage");
@@ -126,7 +143,7 @@ std::pair<at::Tensor, at::Tensor> BlockMemory::attend_execution_block(const at::
   ks.push_back(rest_k_.narrow(2, rest_begin_, rest_taken));
   vs.push_back(rest_v_.narrow(2, rest_begin_, rest_taken));
   auto global_k = at::cat(ks, 2), global_v = at::cat(vs, 2);
-  const std::int64_t rest_offset = std::int64_t(ids.size()) * config_.block_size + init_k_.size(2);
+  const std::int64_t rest_offset = chosen * config_.block_size + init_k_.size(2);
   // The reference's mask for this stage: dist = i - j + remainder length + rest_offset >= n_local.
   attention.add_stage(global_q, global_k, global_v,
                       complement_window_mask(len_q, global_k.size(2), rest_k_.size(2) + rest_offset, n_local,
@@ -136,15 +153,13 @@ std::pair<at::Tensor, at::Tensor> BlockMemory::attend_execution_block(const at::
   auto out = attention.finish();
   scope.emplace("blocks: lru-s scores");
 
-  if (config_.cache_strategy == CacheStrategy::lru_s && !ids.empty()) {
-    const auto n = std::int64_t(ids.size());
+  if (config_.cache_strategy == CacheStrategy::lru_s && chosen > 0) {
     auto per_block = attention.score(1)
-                         .narrow(1, 0, n * config_.block_size)
-                         .view({heads_, n, config_.block_size})
+                         .narrow(1, 0, chosen * config_.block_size)
+                         .view({heads_, chosen, config_.block_size})
                          .sum(-1)
-                         .sum(0)
-                         .to(at::kCPU, at::kDouble);
-    store_.add_scores(ids, std::vector<double>(per_block.data_ptr<double>(), per_block.data_ptr<double>() + n));
+                         .sum(0);
+    store_.add_scores(ids, per_block);
   }
   return {out, attention.score(0)};
 }

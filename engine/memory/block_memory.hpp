@@ -42,8 +42,12 @@ class BlockMemory : public ContextMemory {
   std::int64_t length() const override { return length_; }
 
   const BlockStore& store() const { return store_; }
-  const std::vector<Retrieval>& retrievals() const { return retrievals_; }
-  void clear_retrievals() { retrievals_.clear(); }
+  // Reads the block ids back from the device (waits for it).
+  const std::vector<Retrieval>& retrievals();
+  void clear_retrievals() {
+    retrievals_.clear();
+    pending_.clear();
+  }
   // The question vector, [Hq * D], once set; undefined before.
   const at::Tensor& question_vector() const { return question_; }
   // Representative keys of all blocks, [blocks, Hq * D].
@@ -53,7 +57,9 @@ class BlockMemory : public ContextMemory {
   // The output for one execution block and the local attention its window keys received.
   std::pair<at::Tensor, at::Tensor> attend_execution_block(const at::Tensor& q, const at::Tensor& local_k,
                                                            const at::Tensor& local_v, const at::Tensor& global_q);
-  std::vector<std::int64_t> select_blocks(const at::Tensor& global_q);
+  // The ids of the blocks to retrieve, int64 [<= topk] ascending on the device; undefined when
+  // there are no blocks yet.
+  at::Tensor select_blocks(const at::Tensor& global_q);
   void absorb(std::int64_t exec_length, const at::Tensor& local_score, const at::Tensor& chunk_global_q);
   void set_question(const at::Tensor& chunk_global_q);
 
@@ -76,6 +82,7 @@ class BlockMemory : public ContextMemory {
   at::Tensor question_;                  // [Hq * D]
   std::int64_t length_ = 0;
   std::vector<Retrieval> retrievals_;
+  std::vector<at::Tensor> pending_;  // ids not read back yet, for the last retrievals' -1 entries
 };
 
 }  // namespace qread::memory

@@ -1,11 +1,18 @@
 #include "memory/block_store.hpp"
 
 #include "qread/error.hpp"
+#include "qread/kernels/block_cache.hpp"
 
 #include <ATen/ATen.h>
+#ifdef QREAD_WITH_CUDA
+#include <c10/cuda/CUDAFunctions.h>
+#include <c10/cuda/CUDAStream.h>
+#endif
 
 #include <algorithm>
+#include <cstring>
 #include <future>
+#include <numeric>
 #include <tuple>
 
 namespace qread::memory {
@@ -14,6 +21,25 @@ namespace {
 std::pair<at::Tensor, at::Tensor> make_arena(const std::vector<std::int64_t>& shape, const at::TensorOptions& options) {
   return {at::empty(shape, options), at::empty(shape, options)};
 }
+
+std::int64_t device_address(const at::Tensor& host) {
+#ifdef QREAD_WITH_CUDA
+  return kernels::device_address_of_host_memory(host.data_ptr());
+#else
+  (void)host;
+  throw Error("block store: a CUDA device without a CUDA build");
+#endif
+}
+
+void synchronize_device() {
+#ifdef QREAD_WITH_CUDA
+  c10::cuda::device_synchronize();
+#endif
+}
+
+#ifdef QREAD_WITH_CUDA
+void* current_stream() { return c10::cuda::getCurrentCUDAStream().stream(); }
+#endif
 }  // namespace
 
 struct BlockStore::Prefetch {
@@ -22,30 +48,72 @@ struct BlockStore::Prefetch {
   std::future<std::pair<at::Tensor, at::Tensor>> arenas;
 };
 
+struct BlockStore::Policy {
+  // On the memory's device: the arrays of kernels::BlockCacheState.
+  at::Tensor slot_block, slot_score, slot_entered, block_slot, counters;
+  // CUDA only: page-locked tables of the device addresses of each block's keys and values, and
+  // older tables that queued copies may still read (kept until clear()).
+  at::Tensor host_k, host_v;
+  std::vector<at::Tensor> retired;
+
+  kernels::BlockCacheState state() {
+    return {slot_block.data_ptr<std::int64_t>(), slot_score.data_ptr<double>(),
+            slot_entered.data_ptr<std::int64_t>(), block_slot.data_ptr<std::int64_t>(),
+            counters.data_ptr<std::int64_t>(), slot_block.size(0)};
+  }
+};
+
 BlockStore::BlockStore(std::int64_t capacity, CacheStrategy strategy, std::optional<double> score_decay,
                        const at::Device& device)
     : capacity_(capacity),
       strategy_(strategy),
       score_decay_(score_decay.value_or(1.0)),
       device_(device),
-      on_device_(!device.is_cpu()) {}
+      on_device_(!device.is_cpu()) {
+  clear();
+}
 
 BlockStore::~BlockStore() = default;  // waits for a prefetch under way
 BlockStore::BlockStore(BlockStore&&) noexcept = default;
 BlockStore& BlockStore::operator=(BlockStore&&) noexcept = default;
 
 void BlockStore::clear() {
+  // Copies queued on the device may still read the host arenas and tables being dropped.
+  if (on_device_ && policy_ && !starts_.empty()) synchronize_device();
   prefetch_.reset();
-  blocks_.clear();
-  cached_.clear();
-  free_slots_.clear();
+  starts_.clear();
+  host_k_.clear();
+  host_v_.clear();
   cache_k_ = cache_v_ = arena_k_ = arena_v_ = at::Tensor();
-  arena_used_ = 0;
-  clock_ = 0;
-  counters_ = {};
+  arena_used_ = arena_k_address_ = arena_v_address_ = block_bytes_ = 0;
+  policy_ = std::make_unique<Policy>();
+  auto longs = at::TensorOptions().dtype(at::kLong).device(device_);
+  policy_->slot_block = at::full({capacity_}, -1, longs);
+  policy_->slot_score = at::zeros({capacity_}, longs.dtype(at::kDouble));
+  policy_->slot_entered = at::zeros({capacity_}, longs);
+  policy_->block_slot = at::full({0}, -1, longs);
+  policy_->counters = at::zeros({kernels::kBlockCacheCounters}, longs);
 }
 
-std::pair<at::Tensor, at::Tensor> BlockStore::host_room(std::int64_t n, const at::Tensor& like) {
+void BlockStore::grow_tables(std::int64_t blocks) {
+  Policy& p = *policy_;
+  if (blocks <= p.block_slot.size(0)) return;
+  const std::int64_t capacity = std::max<std::int64_t>({256, 2 * p.block_slot.size(0), blocks});
+  auto block_slot = at::full({capacity}, -1, p.block_slot.options());
+  block_slot.narrow(0, 0, p.block_slot.size(0)).copy_(p.block_slot);
+  p.block_slot = block_slot;
+  if (!on_device_) return;
+  for (at::Tensor* table : {&p.host_k, &p.host_v}) {
+    auto grown = at::empty({capacity}, at::TensorOptions().dtype(at::kLong).pinned_memory(true));
+    if (table->defined()) {
+      std::memcpy(grown.data_ptr(), table->data_ptr(), std::size_t(table->numel()) * sizeof(std::int64_t));
+      p.retired.push_back(*table);
+    }
+    *table = grown;
+  }
+}
+
+BlockStore::Room BlockStore::host_room(std::int64_t n, const at::Tensor& like) {
   // A request larger than what is left starts a new arena (the rest of the old one is wasted,
   // at most n - 1 blocks); requests larger than an arena get an arena of their own.
   if (!arena_k_.defined() || arena_used_ + n > arena_k_.size(0)) {
@@ -57,6 +125,10 @@ std::pair<at::Tensor, at::Tensor> BlockStore::host_room(std::int64_t n, const at
     else
       std::tie(arena_k_, arena_v_) = make_arena(shape, options);
     arena_used_ = 0;
+    if (on_device_) {
+      arena_k_address_ = device_address(arena_k_);
+      arena_v_address_ = device_address(arena_v_);
+    }
     // Page-locking memory costs about as much as copying it (more on some virtual machines),
     // and blocks leave the window at every execution block: the next arena is made on a
     // helper thread meanwhile, as data loaders pin their batches. It costs one arena of host
@@ -69,7 +141,9 @@ std::pair<at::Tensor, at::Tensor> BlockStore::host_room(std::int64_t n, const at
       prefetch_->arenas = std::async(std::launch::async, make_arena, shape, options);
     }
   }
-  auto room = std::make_pair(arena_k_.narrow(0, arena_used_, n), arena_v_.narrow(0, arena_used_, n));
+  const std::int64_t offset = arena_used_ * like.numel() * std::int64_t(like.element_size());
+  Room room{arena_k_.narrow(0, arena_used_, n), arena_v_.narrow(0, arena_used_, n), arena_k_address_ + offset,
+            arena_v_address_ + offset};
   arena_used_ += n;
   return room;
 }
@@ -82,90 +156,110 @@ std::int64_t BlockStore::add_blocks(const at::Tensor& k, const at::Tensor& v, st
   const auto kv_heads = k.size(1), block = k.size(2) / n, dim = k.size(3);
   // [1, Hkv, n * block, D] -> [n, Hkv, block, D]
   auto split = [&](const at::Tensor& x) { return x.view({kv_heads, n, block, dim}).transpose(0, 1); };
-  auto [host_k, host_v] = host_room(n, k.select(0, 0).narrow(1, 0, block));
-  host_k.copy_(split(k), /*non_blocking=*/true);
-  host_v.copy_(split(v), /*non_blocking=*/true);
+  auto room = host_room(n, k.select(0, 0).narrow(1, 0, block));
+  room.k.copy_(split(k), /*non_blocking=*/true);
+  room.v.copy_(split(v), /*non_blocking=*/true);
+  block_bytes_ = kv_heads * block * dim * std::int64_t(k.element_size());
   const auto first = size();
+  grow_tables(first + n);
   for (std::int64_t i = 0; i < n; ++i) {
-    Block b;
-    b.k = host_k.narrow(0, i, 1);
-    b.v = host_v.narrow(0, i, 1);
-    b.start = start + i * block;
-    blocks_.push_back(std::move(b));
+    host_k_.push_back(room.k.narrow(0, i, 1));
+    host_v_.push_back(room.v.narrow(0, i, 1));
+    starts_.push_back(start + i * block);
+    if (on_device_) {
+      policy_->host_k.data_ptr<std::int64_t>()[first + i] = room.k_address + i * block_bytes_;
+      policy_->host_v.data_ptr<std::int64_t>()[first + i] = room.v_address + i * block_bytes_;
+    }
   }
   return first;
 }
 
 std::vector<std::int64_t> BlockStore::eviction_order() const {
-  std::vector<Cached> order = cached_;
-  std::stable_sort(order.begin(), order.end(), [](const Cached& a, const Cached& b) { return a.score < b.score; });
+  auto block = policy_->slot_block.cpu(), score = policy_->slot_score.cpu(), entered = policy_->slot_entered.cpu();
+  std::vector<std::int64_t> slots;
+  for (std::int64_t i = 0; i < capacity_; ++i)
+    if (block[i].item<std::int64_t>() >= 0) slots.push_back(i);
+  auto key = [&](std::int64_t i) { return std::make_pair(score[i].item<double>(), entered[i].item<std::int64_t>()); };
+  std::sort(slots.begin(), slots.end(), [&](std::int64_t a, std::int64_t b) { return key(a) < key(b); });
   std::vector<std::int64_t> ids;
-  for (const auto& c : order) ids.push_back(c.id);
+  for (auto s : slots) ids.push_back(block[s].item<std::int64_t>());
   return ids;
 }
 
-void BlockStore::evict_for(const std::vector<std::int64_t>& ids) {
-  auto cached = [&](std::int64_t id) {
-    return std::any_of(cached_.begin(), cached_.end(), [&](const Cached& c) { return c.id == id; });
-  };
-  std::int64_t to_remove = std::int64_t(cached_.size()) - capacity_;
-  for (auto id : ids)
-    if (!cached(id)) ++to_remove;
-  if (to_remove <= 0) return;
-  for (auto victim : eviction_order()) {
-    if (std::find(ids.begin(), ids.end(), victim) != ids.end()) continue;
-    auto it = std::find_if(cached_.begin(), cached_.end(), [&](const Cached& c) { return c.id == victim; });
-    if (blocks_[victim].slot >= 0) free_slots_.push_back(blocks_[victim].slot);
-    blocks_[victim].slot = -1;
-    cached_.erase(it);
-    if (--to_remove == 0) return;
-  }
+MemoryCounters BlockStore::counters() const {
+  auto c = policy_->counters.cpu();
+  MemoryCounters out;
+  out.cache_hits = c[kernels::kHits].item<std::int64_t>();
+  out.cache_misses = c[kernels::kMisses].item<std::int64_t>();
+  out.bytes_to_device = on_device_ ? 2 * out.cache_misses * block_bytes_ : 0;
+  return out;
 }
 
 std::pair<at::Tensor, at::Tensor> BlockStore::retrieve(const std::vector<std::int64_t>& ids) {
-  for (auto id : ids)
-    if (id < 0 || id >= size()) throw Error("block store: no block " + std::to_string(id));
-  evict_for(ids);
-  ++clock_;
-  std::vector<at::Tensor> ks, vs;
-  for (auto id : ids) {
-    Block& b = blocks_[id];
-    auto it = std::find_if(cached_.begin(), cached_.end(), [&](const Cached& c) { return c.id == id; });
-    if (it == cached_.end()) {
-      ++counters_.cache_misses;
-      cached_.push_back({id, 0.0});
-      it = cached_.end() - 1;
-      if (on_device_) {
-        if (!cache_k_.defined()) {
-          auto shape = b.k.sizes().vec();
-          shape[0] = capacity_;
-          cache_k_ = at::empty(shape, b.k.options().device(device_).pinned_memory(false));
-          cache_v_ = at::empty(shape, b.v.options().device(device_).pinned_memory(false));
-          for (std::int64_t s = capacity_ - 1; s >= 0; --s) free_slots_.push_back(s);
-        }
-        b.slot = free_slots_.back();
-        free_slots_.pop_back();
-        cache_k_.narrow(0, b.slot, 1).copy_(b.k, /*non_blocking=*/true);
-        cache_v_.narrow(0, b.slot, 1).copy_(b.v, /*non_blocking=*/true);
-        counters_.bytes_to_device += 2 * b.k.numel() * std::int64_t(b.k.element_size());
-      }
-    } else {
-      ++counters_.cache_hits;
+  return retrieve(at::tensor(ids, at::kLong).to(device_));
+}
+
+std::pair<at::Tensor, at::Tensor> BlockStore::retrieve(const at::Tensor& ids) {
+  const std::int64_t n = ids.defined() ? ids.numel() : 0;
+  if (n == 0) return {};
+  const bool lru = strategy_ == CacheStrategy::lru;
+  if (!on_device_) {
+    auto host_ids = ids.contiguous();
+    const auto* id = host_ids.data_ptr<std::int64_t>();
+    for (std::int64_t i = 0; i < n; ++i)
+      if (id[i] < 0 || id[i] >= size()) throw Error("block store: no block " + std::to_string(id[i]));
+    std::vector<std::int64_t> slot(std::size_t(n), 0);
+    std::vector<std::uint8_t> missed(std::size_t(n), 0);
+    kernels::block_cache_retrieve(policy_->state(), id, n, lru, slot.data(), missed.data());
+    std::vector<at::Tensor> ks, vs;
+    for (std::int64_t i = 0; i < n; ++i) {
+      ks.push_back(host_k_[std::size_t(id[i])]);
+      vs.push_back(host_v_[std::size_t(id[i])]);
     }
-    it->score = strategy_ == CacheStrategy::lru ? double(clock_) : 0.0;
-    ks.push_back(on_device_ ? cache_k_.narrow(0, b.slot, 1) : b.k);
-    vs.push_back(on_device_ ? cache_v_.narrow(0, b.slot, 1) : b.v);
+    return {at::cat(ks, 2), at::cat(vs, 2)};
   }
-  if (ids.empty()) return {};
-  return {at::cat(ks, 2), at::cat(vs, 2)};
+#ifdef QREAD_WITH_CUDA
+  const auto& like = host_k_.front();  // [1, Hkv, block, D]
+  const std::int64_t kv_heads = like.size(1), block = like.size(2), dim = like.size(3);
+  if (!cache_k_.defined()) {
+    auto options = like.options().device(device_).pinned_memory(false);
+    cache_k_ = at::empty({capacity_, kv_heads, block, dim}, options);
+    cache_v_ = at::empty({capacity_, kv_heads, block, dim}, options);
+  }
+  auto device_ids = ids.to(device_, at::kLong).contiguous();
+  auto slot = at::empty({n}, device_ids.options());
+  auto missed = at::empty({n}, device_ids.options().dtype(at::kByte));
+  auto out_k = at::empty({1, kv_heads, n * block, dim}, cache_k_.options());
+  auto out_v = at::empty_like(out_k);
+  kernels::block_cache_retrieve_cuda(policy_->state(), device_ids.data_ptr<std::int64_t>(), n, lru,
+                                     slot.data_ptr<std::int64_t>(), missed.data_ptr<std::uint8_t>(),
+                                     policy_->host_k.data_ptr<std::int64_t>(),
+                                     policy_->host_v.data_ptr<std::int64_t>(), cache_k_.data_ptr(),
+                                     cache_v_.data_ptr(), out_k.data_ptr(), out_v.data_ptr(), kv_heads,
+                                     block * dim * std::int64_t(like.element_size()), current_stream());
+  return {out_k, out_v};
+#else
+  throw Error("block store: a CUDA device without a CUDA build");
+#endif
 }
 
 void BlockStore::add_scores(const std::vector<std::int64_t>& ids, const std::vector<double>& attention) {
-  if (strategy_ != CacheStrategy::lru_s) return;
-  for (auto& c : cached_) c.score *= score_decay_;
-  for (std::size_t i = 0; i < ids.size(); ++i)
-    for (auto& c : cached_)
-      if (c.id == ids[i]) c.score += attention[i];
+  add_scores(at::tensor(ids, at::kLong).to(device_), at::tensor(attention, at::kDouble).to(device_, at::kFloat));
+}
+
+void BlockStore::add_scores(const at::Tensor& ids, const at::Tensor& attention) {
+  if (strategy_ != CacheStrategy::lru_s || !ids.defined() || ids.numel() == 0) return;
+  auto id = ids.to(device_, at::kLong).contiguous();
+  auto received = attention.to(device_, at::kFloat).contiguous();
+  if (!on_device_) {
+    kernels::block_cache_add_scores(policy_->state(), id.data_ptr<std::int64_t>(), id.numel(),
+                                    received.data_ptr<float>(), score_decay_);
+    return;
+  }
+#ifdef QREAD_WITH_CUDA
+  kernels::block_cache_add_scores_cuda(policy_->state(), id.data_ptr<std::int64_t>(), id.numel(),
+                                       received.data_ptr<float>(), score_decay_, current_stream());
+#endif
 }
 
 }  // namespace qread::memory

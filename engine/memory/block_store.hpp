@@ -1,11 +1,8 @@
 // Memory blocks of one layer: key/value blocks of block_size tokens kept in host RAM (pinned when
 // the model runs on CUDA), and a cache of at most `capacity` of them on the model's device with
-// the reference's eviction policies:
-//   lru:   a block's score is the time it was last retrieved; the oldest is evicted first;
-//   lru-s: a retrieved block's score restarts at 0, then every attention step multiplies all
-//          scores by score_decay and adds the attention the block just received; the lowest
-//          score is evicted first.
-// Ties go to the block that entered the cache first. Blocks being retrieved are never evicted.
+// the reference's eviction policies (qread/kernels/block_cache.hpp says which block leaves when).
+// On CUDA the cache's bookkeeping lives on the GPU: a retrieval of ids chosen there runs without
+// waiting for the device, and blocks that miss are read from host memory by the copy kernel.
 #pragma once
 
 #include "qread/config.hpp"
@@ -36,57 +33,59 @@ class BlockStore {
   std::int64_t add(const at::Tensor& k, const at::Tensor& v, std::int64_t start);
   // Stores n consecutive blocks at once: k and v are [1, Hkv, n * block_size, D], the first block
   // starts at absolute token `start`. The copy to host memory is asynchronous on CUDA (the host
-  // side is read only through later stream-ordered copies). Returns the first id.
+  // side is read only through later stream-ordered work). Returns the first id.
   std::int64_t add_blocks(const at::Tensor& k, const at::Tensor& v, std::int64_t n, std::int64_t start);
 
-  // Makes `ids` resident (evicting as the policy says), marks them retrieved, and returns their
-  // keys and values concatenated in the order given: [1, Hkv, n * block_size, D] each.
+  // Makes blocks `ids` (int64 [n], distinct, on the memory's device) resident, evicting as the
+  // policy says, marks them retrieved, and returns their keys and values concatenated in the
+  // order given: [1, Hkv, n * block_size, D] each. Ids must be below size(); on CUDA they are
+  // not checked on the host (that would wait for the device).
+  std::pair<at::Tensor, at::Tensor> retrieve(const at::Tensor& ids);
   std::pair<at::Tensor, at::Tensor> retrieve(const std::vector<std::int64_t>& ids);
 
-  // lru-s only: `attention[i]` is what block ids[i] received in the step that retrieved them.
+  // lru-s only: `attention[i]` (float [n], beside `ids`) is what block ids[i] received in the
+  // step that retrieved them.
+  void add_scores(const at::Tensor& ids, const at::Tensor& attention);
   void add_scores(const std::vector<std::int64_t>& ids, const std::vector<double>& attention);
 
-  std::int64_t size() const { return std::int64_t(blocks_.size()); }
-  std::int64_t start_of(std::int64_t id) const { return blocks_[id].start; }
-  // Ids in the cache, in eviction order (first evicted first).
+  std::int64_t size() const { return std::int64_t(starts_.size()); }
+  std::int64_t start_of(std::int64_t id) const { return starts_[std::size_t(id)]; }
+  // Ids in the cache, in eviction order (first evicted first). Waits for the device.
   std::vector<std::int64_t> eviction_order() const;
-  const MemoryCounters& counters() const { return counters_; }
+  // Waits for the device.
+  MemoryCounters counters() const;
   void clear();
 
  private:
-  struct Block {
-    at::Tensor k, v;  // host
-    std::int64_t start = 0;
-    std::int64_t slot = -1;  // in the device cache, or -1
-  };
-  struct Cached {
-    std::int64_t id;
-    double score;
-  };
-
-  void evict_for(const std::vector<std::int64_t>& ids);
   // Host room for n more blocks shaped like `like` ([Hkv, block, D]): views into arenas of
   // kArenaBlocks blocks, so that page-locked memory is allocated rarely (each allocation pins
-  // pages, which costs about as much as copying them).
-  std::pair<at::Tensor, at::Tensor> host_room(std::int64_t n, const at::Tensor& like);
+  // pages, which costs about as much as copying them). Also returns the room's device address.
+  struct Room {
+    at::Tensor k, v;
+    std::int64_t k_address = 0, v_address = 0;
+  };
+  Room host_room(std::int64_t n, const at::Tensor& like);
   // The next arena, made on a helper thread while the current one fills.
   struct Prefetch;
   std::unique_ptr<Prefetch> prefetch_;
   static constexpr std::int64_t kArenaBlocks = 64;
+  // The policy's arrays, on the device that runs the policy (the memory's device).
+  struct Policy;
+  std::unique_ptr<Policy> policy_;
+  void grow_tables(std::int64_t blocks);
 
   std::int64_t capacity_;
   CacheStrategy strategy_;
   double score_decay_;
   at::Device device_;
   bool on_device_;  // blocks are copied to a separate device cache (CUDA), not used in place
-  std::vector<Block> blocks_;
-  std::vector<Cached> cached_;  // insertion order = tie order
-  std::vector<std::int64_t> free_slots_;
+  std::vector<std::int64_t> starts_;
+  std::vector<at::Tensor> host_k_, host_v_;  // per block, [1, Hkv, block, D] views into the arenas
   at::Tensor cache_k_, cache_v_;  // [capacity, Hkv, block_size, D] on the device
   at::Tensor arena_k_, arena_v_;  // [kArenaBlocks, Hkv, block_size, D] host; rows [arena_used_, end) free
+  std::int64_t arena_k_address_ = 0, arena_v_address_ = 0;
   std::int64_t arena_used_ = 0;
-  std::int64_t clock_ = 0;
-  MemoryCounters counters_;
+  std::int64_t block_bytes_ = 0;  // keys of one block
 };
 
 }  // namespace qread::memory

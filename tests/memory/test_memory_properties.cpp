@@ -3,7 +3,8 @@
 //  - the multi-stage merge equals one softmax over the concatenated stages;
 //  - Q-LLM retrieves a block aligned with the question that InfLLM misses when the chunk's
 //    queries point elsewhere;
-//  - LRU and LRU-S evict in the documented order.
+//  - LRU and LRU-S evict in the documented order, the cache policy agrees with a plain model of
+//    it on random retrievals, and the CUDA store (policy and copies on the GPU) with the CPU one.
 #include "common/torch_compat.hpp"
 #include "memory/block_memory.hpp"
 #include "memory/block_store.hpp"
@@ -17,7 +18,9 @@
 #include <ATen/ATen.h>
 #include <QtTest>
 
+#include <algorithm>
 #include <cmath>
+#include <numeric>
 
 using namespace qread;
 using qread::memory::BlockStore;
@@ -48,6 +51,68 @@ at::Tensor run_chunks(memory::ContextMemory& m, const at::Tensor& q, const at::T
 }
 
 double max_abs(const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); }
+
+// The documented policy, written plainly: a list in the order blocks entered the cache; a
+// retrieval evicts the lowest scores first (ties: earliest entered), never a block it retrieves.
+struct CacheModel {
+  struct Entry {
+    std::int64_t id;
+    double score;
+  };
+  std::int64_t capacity;
+  bool lru;
+  double decay;
+  std::vector<Entry> entries;
+  std::int64_t clock = 0, hits = 0, misses = 0;
+
+  bool cached(std::int64_t id) const {
+    return std::any_of(entries.begin(), entries.end(), [&](const Entry& e) { return e.id == id; });
+  }
+  std::vector<std::int64_t> order() const {
+    auto sorted = entries;
+    std::stable_sort(sorted.begin(), sorted.end(), [](const Entry& a, const Entry& b) { return a.score < b.score; });
+    std::vector<std::int64_t> ids;
+    for (const auto& e : sorted) ids.push_back(e.id);
+    return ids;
+  }
+  void retrieve(const std::vector<std::int64_t>& ids) {
+    auto needed = std::int64_t(entries.size()) - capacity;
+    for (auto id : ids) needed += !cached(id);
+    for (auto victim : order()) {
+      if (needed <= 0) break;
+      if (std::find(ids.begin(), ids.end(), victim) != ids.end()) continue;
+      entries.erase(std::find_if(entries.begin(), entries.end(), [&](const Entry& e) { return e.id == victim; }));
+      --needed;
+    }
+    ++clock;
+    for (auto id : ids) {
+      if (cached(id)) {
+        ++hits;
+      } else {
+        ++misses;
+        entries.push_back({id, 0.0});
+      }
+      for (auto& e : entries)
+        if (e.id == id) e.score = lru ? double(clock) : 0.0;
+    }
+  }
+  void add_scores(const std::vector<std::int64_t>& ids, const std::vector<double>& received) {
+    for (auto& e : entries) e.score *= decay;
+    for (std::size_t i = 0; i < ids.size(); ++i)
+      for (auto& e : entries)
+        if (e.id == ids[i]) e.score += received[i];
+  }
+};
+
+// Distinct random ids below `blocks`, at most `most` of them, ascending.
+std::vector<std::int64_t> random_ids(std::mt19937_64& rng, std::int64_t blocks, std::int64_t most) {
+  std::vector<std::int64_t> all(static_cast<std::size_t>(blocks));
+  std::iota(all.begin(), all.end(), 0);
+  std::shuffle(all.begin(), all.end(), rng);
+  all.resize(std::size_t(std::min<std::int64_t>(blocks, 1 + std::int64_t(rng() % std::uint64_t(most)))));
+  std::sort(all.begin(), all.end());
+  return all;
+}
 
 }  // namespace
 
@@ -336,6 +401,82 @@ class TestMemoryProperties : public QObject {
       store.clear();
       QCOMPARE(store.size(), std::int64_t(0));
     }
+  }
+
+  void cachePolicyMatchesPlainModel_data() {
+    QTest::addColumn<bool>("lru");
+    QTest::addRow("lru") << true;
+    QTest::addRow("lru-s") << false;
+  }
+  void cachePolicyMatchesPlainModel() {
+    // Random retrievals (sizes up to the capacity, over few blocks so that hits are common), and
+    // for lru-s random received attention, some of it tied: the store's order, hits and misses
+    // follow the plain model at every step.
+    QFETCH(bool, lru);
+    for (int round = 0; round < 20; ++round) {
+      const std::int64_t capacity = 1 + std::int64_t(rng_() % 8), blocks = capacity + 1 + std::int64_t(rng_() % 12);
+      const double decay = 0.25 * double(1 + rng_() % 4);
+      BlockStore store(capacity, lru ? CacheStrategy::lru : CacheStrategy::lru_s, decay, at::kCPU);
+      for (std::int64_t b = 0; b < blocks; ++b) store.add(at::full({1, 1, 2, 2}, float(b)), at::zeros({1, 1, 2, 2}), 2 * b);
+      CacheModel model{capacity, lru, decay, {}};
+      for (int step = 0; step < 60; ++step) {
+        const auto ids = random_ids(rng_, blocks, capacity);
+        auto [k, v] = store.retrieve(ids);
+        model.retrieve(ids);
+        for (std::size_t j = 0; j < ids.size(); ++j) QCOMPARE(k[0][0][2 * std::int64_t(j)][0].item<float>(), float(ids[j]));
+        if (!lru) {
+          std::vector<double> received;
+          for (std::size_t j = 0; j < ids.size(); ++j) received.push_back(double(rng_() % 4) * 0.5);
+          store.add_scores(ids, received);
+          model.add_scores(ids, received);
+        }
+        QCOMPARE(store.eviction_order(), model.order());
+        QCOMPARE(store.counters().cache_hits, model.hits);
+        QCOMPARE(store.counters().cache_misses, model.misses);
+      }
+    }
+  }
+
+  void cudaStoreEqualsCpuStore() {
+#ifdef QREAD_WITH_CUDA
+    if (!at::hasCUDA()) QSKIP("built with CUDA but no CUDA device is present");
+    // The same adds, retrievals and scores on both stores: the CUDA store decides on the GPU and
+    // copies missed blocks from pinned host memory; contents, orders and counters must agree.
+    const std::int64_t heads = 8, block = 16, dim = 64, capacity = 6;
+    for (auto strategy : {CacheStrategy::lru, CacheStrategy::lru_s}) {
+      BlockStore cpu(capacity, strategy, 0.5, at::kCPU), gpu(capacity, strategy, 0.5, at::kCUDA);
+      std::int64_t blocks = 0;
+      for (int step = 0; step < 200; ++step) {
+        if (blocks < 100 && rng_() % 3 == 0) {
+          const std::int64_t n = 1 + std::int64_t(rng_() % 5);
+          auto k = at::randn({1, heads, n * block, dim}, at::kBFloat16);
+          auto v = at::randn({1, heads, n * block, dim}, at::kBFloat16);
+          QCOMPARE(cpu.add_blocks(k, v, n, blocks * block), blocks);
+          QCOMPARE(gpu.add_blocks(k.cuda(), v.cuda(), n, blocks * block), blocks);
+          blocks += n;
+        }
+        if (blocks == 0) continue;
+        const auto ids = random_ids(rng_, std::min<std::int64_t>(blocks, 12), capacity);
+        auto [ck, cv] = cpu.retrieve(ids);
+        auto [gk, gv] = gpu.retrieve(at::tensor(ids, at::kLong).cuda());
+        QVERIFY(at::equal(ck, gk.cpu()));
+        QVERIFY(at::equal(cv, gv.cpu()));
+        if (strategy == CacheStrategy::lru_s) {
+          auto received = at::rand({std::int64_t(ids.size())});
+          cpu.add_scores(at::tensor(ids, at::kLong), received);
+          gpu.add_scores(at::tensor(ids, at::kLong).cuda(), received.cuda());
+        }
+        QCOMPARE(gpu.eviction_order(), cpu.eviction_order());
+      }
+      QCOMPARE(gpu.counters().cache_misses, cpu.counters().cache_misses);
+      QCOMPARE(gpu.counters().cache_hits, cpu.counters().cache_hits);
+      QCOMPARE(gpu.counters().bytes_to_device, 2 * cpu.counters().cache_misses * heads * block * dim * 2);
+      qInfo("%s: %lld hits, %lld misses", strategy == CacheStrategy::lru ? "lru" : "lru-s",
+            (long long)gpu.counters().cache_hits, (long long)gpu.counters().cache_misses);
+    }
+#else
+    QSKIP("CPU build: the CUDA store is checked on the device (tools/device)");
+#endif
   }
 
   void lruEvictsLeastRecentlyRetrieved() {

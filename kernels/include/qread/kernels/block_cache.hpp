@@ -1,0 +1,115 @@
+// The device cache of memory blocks (InfLLM / Q-LLM): which blocks sit in which of `capacity`
+// device slots, and which one leaves when a retrieval needs room. The policy is plain code on
+// plain arrays, compiled for the host (the CPU block store runs it directly) and for the device
+// (a one-thread kernel runs the same lines on arrays in GPU memory), so that a retrieval whose
+// block ids were chosen on the GPU needs no host synchronisation, and both sides evict alike:
+//   lru:   a block's score is the clock of its last retrieval;
+//   lru-s: a retrieved block's score restarts at 0; every scoring step multiplies all scores by
+//          the decay and adds the attention each retrieved block received;
+// the lowest score leaves first, ties by the order blocks entered the cache, and blocks being
+// retrieved never leave.
+#pragma once
+
+#include <cstdint>
+
+#if defined(__CUDACC__)
+#define QREAD_HOST_DEVICE __host__ __device__
+#else
+#define QREAD_HOST_DEVICE
+#endif
+
+namespace qread::kernels {
+
+// Pointers into one set of arrays (all on the host, or all on the device).
+struct BlockCacheState {
+  std::int64_t* slot_block;    // [capacity]: block id in the slot, -1 when free
+  double* slot_score;          // [capacity]
+  std::int64_t* slot_entered;  // [capacity]: when the block entered (ties go to the earliest)
+  std::int64_t* block_slot;    // [blocks]: the block's slot, -1 when not cached
+  std::int64_t* counters;      // [4]: kClock, kHits, kMisses, kEntered (the next entry number)
+  std::int64_t capacity;
+};
+enum BlockCacheCounter { kClock = 0, kHits = 1, kMisses = 2, kEntered = 3 };
+inline constexpr std::int64_t kBlockCacheCounters = 4;
+
+namespace detail {
+QREAD_HOST_DEVICE inline bool contains(const std::int64_t* ids, std::int64_t n, std::int64_t id) {
+  for (std::int64_t i = 0; i < n; ++i)
+    if (ids[i] == id) return true;
+  return false;
+}
+}  // namespace detail
+
+// Makes blocks ids[0..n) resident: evicts what the policy says, then gives each missing block a
+// free slot. slot[i] is the block's slot (-1 only when n exceeds the capacity), missed[i] whether
+// it was copied in (then its contents must come from host memory).
+QREAD_HOST_DEVICE inline void block_cache_retrieve(BlockCacheState s, const std::int64_t* ids, std::int64_t n,
+                                                   bool lru, std::int64_t* slot, std::uint8_t* missed) {
+  std::int64_t cached = 0, missing = 0;
+  for (std::int64_t i = 0; i < s.capacity; ++i) cached += s.slot_block[i] >= 0;
+  for (std::int64_t i = 0; i < n; ++i) missing += s.block_slot[ids[i]] < 0;
+  for (std::int64_t to_remove = cached + missing - s.capacity; to_remove > 0; --to_remove) {
+    std::int64_t victim = -1;
+    for (std::int64_t i = 0; i < s.capacity; ++i) {
+      const std::int64_t b = s.slot_block[i];
+      if (b < 0 || detail::contains(ids, n, b)) continue;
+      if (victim < 0 || s.slot_score[i] < s.slot_score[victim] ||
+          (s.slot_score[i] == s.slot_score[victim] && s.slot_entered[i] < s.slot_entered[victim]))
+        victim = i;
+    }
+    if (victim < 0) break;
+    s.block_slot[s.slot_block[victim]] = -1;
+    s.slot_block[victim] = -1;
+  }
+  const std::int64_t clock = ++s.counters[kClock];
+  for (std::int64_t i = 0; i < n; ++i) {
+    std::int64_t at = s.block_slot[ids[i]];
+    missed[i] = at < 0;
+    if (at < 0) {
+      ++s.counters[kMisses];
+      for (std::int64_t j = 0; j < s.capacity && at < 0; ++j)
+        if (s.slot_block[j] < 0) at = j;
+      if (at >= 0) {
+        s.slot_block[at] = ids[i];
+        s.block_slot[ids[i]] = at;
+        s.slot_entered[at] = s.counters[kEntered]++;
+      }
+    } else {
+      ++s.counters[kHits];
+    }
+    if (at >= 0) s.slot_score[at] = lru ? double(clock) : 0.0;
+    slot[i] = at;
+  }
+}
+
+// lru-s: decays every cached score, then adds attention[i] to block ids[i] when it is cached.
+QREAD_HOST_DEVICE inline void block_cache_add_scores(BlockCacheState s, const std::int64_t* ids, std::int64_t n,
+                                                     const float* attention, double decay) {
+  for (std::int64_t i = 0; i < s.capacity; ++i)
+    if (s.slot_block[i] >= 0) s.slot_score[i] *= decay;
+  for (std::int64_t i = 0; i < n; ++i)
+    if (const std::int64_t at = s.block_slot[ids[i]]; at >= 0) s.slot_score[at] += double(attention[i]);
+}
+
+#ifdef QREAD_WITH_CUDA
+// A retrieval on the device, on `stream` (a cudaStream_t), with no host synchronisation:
+// runs block_cache_retrieve on device-resident state and ids (int64 [n]), then copies each
+// block's keys and values into out_k / out_v ([heads, n * rows, ...]: per head, the blocks one
+// after another) from its cache slot, or, for a block that missed, from host memory (pinned,
+// read through unified addressing) into both the output and its new slot. A block is `heads`
+// runs of `row_bytes` bytes: in host memory at host_k[id] + h * row_bytes (host_k and host_v:
+// int64 [blocks] tables of device-usable addresses, readable by the device), in the cache at
+// cache + (slot * heads + h) * row_bytes. slot and missed are device scratch of n entries.
+void block_cache_retrieve_cuda(BlockCacheState state, const std::int64_t* ids, std::int64_t n, bool lru,
+                               std::int64_t* slot, std::uint8_t* missed, const std::int64_t* host_k,
+                               const std::int64_t* host_v, void* cache_k, void* cache_v, void* out_k, void* out_v,
+                               std::int64_t heads, std::int64_t row_bytes, void* stream);
+// block_cache_add_scores on device-resident state, ids and attention (float [n]).
+void block_cache_add_scores_cuda(BlockCacheState state, const std::int64_t* ids, std::int64_t n,
+                                 const float* attention, double decay, void* stream);
+// The address the device uses for page-locked host memory (the same one under unified
+// addressing). Throws std::runtime_error when the memory is not page-locked.
+std::int64_t device_address_of_host_memory(const void* host);
+#endif
+
+}  // namespace qread::kernels
