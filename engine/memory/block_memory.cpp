@@ -2,6 +2,7 @@
 
 #include "memory/multi_stage_attention.hpp"
 #include "memory/phase_profile.hpp"
+#include "model/fused_ops.hpp"
 
 #include <ATen/ATen.h>
 
@@ -9,6 +10,24 @@
 #include <optional>
 
 namespace qread::memory {
+
+at::Tensor block_representatives(const at::Tensor& keys, const at::Tensor& scores, std::int64_t n, std::int64_t r,
+                                 bool kernel) {
+  const std::int64_t kv_heads = keys.size(1), heads = scores.size(0), dim = keys.size(3);
+  const std::int64_t block = keys.size(2) / n, group = heads / kv_heads;
+  if (kernel)
+    if (auto fused = model::fused_block_representatives(keys, scores, n, r); fused.defined()) return fused;
+  // All n blocks at once, gathered straight from the KV heads (each serves `group` query heads;
+  // a broadcast view, no copy): [Hkv, G, n, block, D].
+  auto expanded = keys.squeeze(0).view({kv_heads, 1, n, block, dim}).expand({kv_heads, group, n, block, dim});
+  auto best = std::get<1>(scores.reshape({heads, n, block}).topk(r, 2));
+  auto index = best.view({kv_heads, group, n, r, 1}).expand({kv_heads, group, n, r, dim});
+  return expanded.gather(3, index)
+      .mean(3)                            // [Hkv, G, n, D]
+      .view({heads, n, dim})
+      .transpose(0, 1)                    // [n, Hq, D]
+      .reshape({n, heads * dim});
+}
 
 BlockMemory::BlockMemory(const model::Rope& rope, const AttentionConfig& config,
                          std::optional<QuestionSpan> question, const at::Device& device)
@@ -21,7 +40,8 @@ BlockMemory::BlockMemory(const model::Rope& rope, const AttentionConfig& config,
 
 void BlockMemory::reset() {
   store_.clear();
-  local_k_ = local_v_ = rest_k_ = rest_v_ = rest_score_ = init_k_ = init_v_ = repr_ = question_ = at::Tensor();
+  local_k_ = local_v_ = rest_k_ = rest_v_ = rest_score_ = init_k_ = init_v_ = repr_ = question_ = local_mask_ =
+      at::Tensor();
   rest_begin_ = rest_end_ = rest_origin_ = length_ = 0;
   init_full_ = false;
   retrievals_.clear();
@@ -117,8 +137,15 @@ std::pair<at::Tensor, at::Tensor> BlockMemory::attend_execution_block(const at::
   MultiStageAttention attention;
   std::optional<PhaseScope> scope(std::in_place, "blocks: local stage");
   // Stage 1: the local window, rotated by relative position inside it.
-  attention.add_stage(rope_.apply(q, len_k - len_q), rope_.apply(local_k, 0), local_v,
-                      window_mask(len_q, len_k, len_k - len_q, n_local, q.device()), /*want_score=*/true);
+  auto local_q = rope_.apply(q, len_k - len_q), local_kr = rope_.apply(local_k, 0);
+  std::optional<PhaseScope> inner(std::in_place, "local: mask");
+  // Execution blocks after the first ones share one shape: the mask is made once per layer.
+  if (!local_mask_.defined() || local_mask_.size(0) != len_q || local_mask_.size(1) != len_k)
+    local_mask_ = window_mask(len_q, len_k, len_k - len_q, n_local, q.device());
+  const auto& mask = local_mask_;
+  inner.emplace("local: logits");
+  attention.add_stage(local_q, local_kr, local_v, mask, /*want_score=*/true);
+  inner.reset();
 
   // Stage 2: retrieved blocks, init tokens and the remainder outside the window, unrotated.
   scope.emplace("blocks: select");
@@ -170,9 +197,11 @@ void BlockMemory::absorb(std::int64_t exec_length, const at::Tensor& local_score
   const std::int64_t end = rest_end_ + exec_length;
   std::int64_t begin = rest_begin_, live = end - begin;
   // The local attention the window's keys just received (the last exec_length + n_local of them).
+  std::optional<PhaseScope> scope(std::in_place, "absorb: scores");
   const std::int64_t scored = std::min(local_score.size(1), exec_length + n_local);
   rest_score_.narrow(1, end - scored, scored).add_(local_score.narrow(1, local_score.size(1) - scored, scored));
 
+  scope.emplace("absorb: init");
   if (!init_full_ && live > n_local) {
     const std::int64_t take = std::min(config_.n_init - init_k_.size(2), live - n_local);
     init_k_ = at::cat({init_k_, rest_k_.narrow(2, begin, take)}, 2);
@@ -186,20 +215,12 @@ void BlockMemory::absorb(std::int64_t exec_length, const at::Tensor& local_score
 
   const std::int64_t n = live >= n_local + block ? (live - n_local) / block : 0;  // blocks leaving the window
   if (n > 0) {
+    scope.emplace("absorb: to host");
     const auto k = rest_k_.narrow(2, begin, n * block), v = rest_v_.narrow(2, begin, n * block);
     const std::int64_t first = store_.add_blocks(k, v, n, rest_origin_ + begin);
-    // Representative keys: per query head, the mean of the repr_topk keys of each block with
-    // the most local attention. All n blocks at once, gathered straight from the KV heads (each
-    // serves heads_ / kv_heads_ query heads; a broadcast view, no copy): [Hkv, G, n, block, D].
-    const std::int64_t group = heads_ / kv_heads_, r = config_.repr_topk;
-    auto keys = k.squeeze(0).view({kv_heads_, 1, n, block, dim_}).expand({kv_heads_, group, n, block, dim_});
-    auto best = std::get<1>(rest_score_.narrow(1, begin, n * block).view({heads_, n, block}).topk(r, 2));
-    auto index = best.view({kv_heads_, group, n, r, 1}).expand({kv_heads_, group, n, r, dim_});
-    auto repr = keys.gather(3, index)
-                    .mean(3)                            // [Hkv, G, n, D]
-                    .view({heads_, n, dim_})
-                    .transpose(0, 1)                    // [n, Hq, D]
-                    .reshape({n, heads_ * dim_});
+    scope.emplace("absorb: representatives");
+    auto repr = block_representatives(k, rest_score_.narrow(1, begin, n * block), n, config_.repr_topk);
+    scope.emplace("absorb: repr store");
     if (!repr_.defined() || first + n > repr_.size(0)) {
       const std::int64_t capacity = std::max<std::int64_t>(
           {16, 2 * (repr_.defined() ? repr_.size(0) : 0), first + n});

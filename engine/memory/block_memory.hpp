@@ -31,6 +31,13 @@ struct Retrieval {
   std::vector<std::int64_t> blocks;
 };
 
+// Representative keys of n consecutive blocks: for each block and query head, the mean of the
+// r keys (of the head's KV head) whose scores are highest. keys: [1, Hkv, n * block, D]; scores:
+// float [Hq, n * block]; returns [n, Hq * D]. On CUDA one kernel; kernel = false forces the
+// tensor-op form, which the kernel is tested against.
+at::Tensor block_representatives(const at::Tensor& keys, const at::Tensor& scores, std::int64_t n, std::int64_t r,
+                                 bool kernel = true);
+
 class BlockMemory : public ContextMemory {
  public:
   // `question` is used only when `question_weight` applies (Q-LLM); InfLLM passes none.
@@ -80,6 +87,7 @@ class BlockMemory : public ContextMemory {
   bool init_full_ = false;
   at::Tensor repr_;                      // [capacity, Hq * D]; rows [0, blocks) valid
   at::Tensor question_;                  // [Hq * D]
+  at::Tensor local_mask_;                // the last local window mask (it depends on the shape only)
   std::int64_t length_ = 0;
   std::vector<Retrieval> retrievals_;
   std::vector<at::Tensor> pending_;  // ids not read back yet, for the last retrievals' -1 entries

@@ -1,5 +1,6 @@
 #include "memory/block_store.hpp"
 
+#include "memory/phase_profile.hpp"
 #include "qread/error.hpp"
 #include "qread/kernels/block_cache.hpp"
 
@@ -13,6 +14,7 @@
 #include <cstring>
 #include <future>
 #include <numeric>
+#include <optional>
 #include <tuple>
 
 namespace qread::memory {
@@ -113,39 +115,28 @@ void BlockStore::grow_tables(std::int64_t blocks) {
   }
 }
 
-BlockStore::Room BlockStore::host_room(std::int64_t n, const at::Tensor& like) {
-  // A request larger than what is left starts a new arena (the rest of the old one is wasted,
-  // at most n - 1 blocks); requests larger than an arena get an arena of their own.
-  if (!arena_k_.defined() || arena_used_ + n > arena_k_.size(0)) {
-    auto shape = like.sizes().vec();
-    shape.insert(shape.begin(), std::max(n, kArenaBlocks));
-    auto options = like.options().device(at::kCPU).pinned_memory(on_device_);
-    if (prefetch_ && prefetch_->shape == shape && prefetch_->dtype == like.scalar_type())
-      std::tie(arena_k_, arena_v_) = prefetch_->arenas.get();  // rethrows the helper's failure
-    else
-      std::tie(arena_k_, arena_v_) = make_arena(shape, options);
-    arena_used_ = 0;
-    if (on_device_) {
-      arena_k_address_ = device_address(arena_k_);
-      arena_v_address_ = device_address(arena_v_);
-    }
-    // Page-locking memory costs about as much as copying it (more on some virtual machines),
-    // and blocks leave the window at every execution block: the next arena is made on a
-    // helper thread meanwhile, as data loaders pin their batches. It costs one arena of host
-    // memory ahead (2 x 16 MB per layer for the Llama-3-8B shape).
-    prefetch_.reset();
-    if (shape.front() == kArenaBlocks) {
-      prefetch_ = std::make_unique<Prefetch>();
-      prefetch_->shape = shape;
-      prefetch_->dtype = like.scalar_type();
-      prefetch_->arenas = std::async(std::launch::async, make_arena, shape, options);
-    }
+void BlockStore::next_arena(const at::Tensor& like) {
+  // Arenas are [Hkv, kArenaBlocks * block, D]: a block is a run of tokens in every head, so n
+  // blocks leaving the window are one strided copy (a row per head) from the device.
+  const std::vector<std::int64_t> shape{like.size(1), kArenaBlocks * like.size(2), like.size(3)};
+  auto options = like.options().device(at::kCPU).pinned_memory(on_device_);
+  if (prefetch_ && prefetch_->shape == shape && prefetch_->dtype == like.scalar_type())
+    std::tie(arena_k_, arena_v_) = prefetch_->arenas.get();  // rethrows the helper's failure
+  else
+    std::tie(arena_k_, arena_v_) = make_arena(shape, options);
+  arena_used_ = 0;
+  if (on_device_) {
+    arena_k_address_ = device_address(arena_k_);
+    arena_v_address_ = device_address(arena_v_);
   }
-  const std::int64_t offset = arena_used_ * like.numel() * std::int64_t(like.element_size());
-  Room room{arena_k_.narrow(0, arena_used_, n), arena_v_.narrow(0, arena_used_, n), arena_k_address_ + offset,
-            arena_v_address_ + offset};
-  arena_used_ += n;
-  return room;
+  // Page-locking memory costs about as much as copying it (more on some virtual machines),
+  // and blocks leave the window at every execution block: the next arena is made on a helper
+  // thread meanwhile, as data loaders pin their batches. It costs one arena of host memory
+  // ahead (2 x 16 MB per layer for the Llama-3-8B shape).
+  prefetch_ = std::make_unique<Prefetch>();
+  prefetch_->shape = shape;
+  prefetch_->dtype = like.scalar_type();
+  prefetch_->arenas = std::async(std::launch::async, make_arena, shape, options);
 }
 
 std::int64_t BlockStore::add(const at::Tensor& k, const at::Tensor& v, std::int64_t start) {
@@ -153,23 +144,42 @@ std::int64_t BlockStore::add(const at::Tensor& k, const at::Tensor& v, std::int6
 }
 
 std::int64_t BlockStore::add_blocks(const at::Tensor& k, const at::Tensor& v, std::int64_t n, std::int64_t start) {
-  const auto kv_heads = k.size(1), block = k.size(2) / n, dim = k.size(3);
-  // [1, Hkv, n * block, D] -> [n, Hkv, block, D]
-  auto split = [&](const at::Tensor& x) { return x.view({kv_heads, n, block, dim}).transpose(0, 1); };
-  auto room = host_room(n, k.select(0, 0).narrow(1, 0, block));
-  room.k.copy_(split(k), /*non_blocking=*/true);
-  room.v.copy_(split(v), /*non_blocking=*/true);
-  block_bytes_ = kv_heads * block * dim * std::int64_t(k.element_size());
+  const auto block = k.size(2) / n, dim = k.size(3), element = std::int64_t(k.element_size());
+  block_bytes_ = k.size(1) * block * dim * element;
   const auto first = size();
   grow_tables(first + n);
-  for (std::int64_t i = 0; i < n; ++i) {
-    host_k_.push_back(room.k.narrow(0, i, 1));
-    host_v_.push_back(room.v.narrow(0, i, 1));
-    starts_.push_back(start + i * block);
+  for (std::int64_t done = 0; done < n;) {
+    if (!arena_k_.defined() || arena_used_ == kArenaBlocks) next_arena(k);
+    const std::int64_t m = std::min(n - done, kArenaBlocks - arena_used_);
+    auto room_k = arena_k_.narrow(1, arena_used_ * block, m * block);
+    auto room_v = arena_v_.narrow(1, arena_used_ * block, m * block);
+    auto part_k = k.select(0, 0).narrow(1, done * block, m * block);
+    auto part_v = v.select(0, 0).narrow(1, done * block, m * block);
     if (on_device_) {
-      policy_->host_k.data_ptr<std::int64_t>()[first + i] = room.k_address + i * block_bytes_;
-      policy_->host_v.data_ptr<std::int64_t>()[first + i] = room.v_address + i * block_bytes_;
+#ifdef QREAD_WITH_CUDA
+      // One strided copy per tensor, straight from the device layout (no contiguous staging).
+      for (auto [room, part] : {std::pair{room_k, part_k}, std::pair{room_v, part_v}}) {
+        if (part.stride(2) != 1 || part.stride(1) != dim) part = part.contiguous();
+        kernels::copy_rows_async(room.data_ptr(), room.stride(0) * element, part.data_ptr(), part.stride(0) * element,
+                                 m * block * dim * element, part.size(0), current_stream());
+      }
+#endif
+    } else {
+      room_k.copy_(part_k);
+      room_v.copy_(part_v);
     }
+    const std::int64_t head_offset = arena_used_ * block * dim * element;
+    for (std::int64_t i = 0; i < m; ++i) {
+      host_k_.push_back(room_k.narrow(1, i * block, block).unsqueeze(0));
+      host_v_.push_back(room_v.narrow(1, i * block, block).unsqueeze(0));
+      starts_.push_back(start + (done + i) * block);
+      if (on_device_) {
+        policy_->host_k.data_ptr<std::int64_t>()[first + done + i] = arena_k_address_ + head_offset + i * block * dim * element;
+        policy_->host_v.data_ptr<std::int64_t>()[first + done + i] = arena_v_address_ + head_offset + i * block * dim * element;
+      }
+    }
+    arena_used_ += m;
+    done += m;
   }
   return first;
 }
@@ -234,7 +244,8 @@ std::pair<at::Tensor, at::Tensor> BlockStore::retrieve(const at::Tensor& ids) {
   kernels::block_cache_retrieve_cuda(policy_->state(), device_ids.data_ptr<std::int64_t>(), n, lru,
                                      slot.data_ptr<std::int64_t>(), missed.data_ptr<std::uint8_t>(),
                                      policy_->host_k.data_ptr<std::int64_t>(),
-                                     policy_->host_v.data_ptr<std::int64_t>(), cache_k_.data_ptr(),
+                                     policy_->host_v.data_ptr<std::int64_t>(),
+                                     arena_k_.stride(0) * std::int64_t(arena_k_.element_size()), cache_k_.data_ptr(),
                                      cache_v_.data_ptr(), out_k.data_ptr(), out_v.data_ptr(), kv_heads,
                                      block * dim * std::int64_t(like.element_size()), current_stream());
   return {out_k, out_v};

@@ -57,14 +57,10 @@ class BlockStore {
   void clear();
 
  private:
-  // Host room for n more blocks shaped like `like` ([Hkv, block, D]): views into arenas of
-  // kArenaBlocks blocks, so that page-locked memory is allocated rarely (each allocation pins
-  // pages, which costs about as much as copying them). Also returns the room's device address.
-  struct Room {
-    at::Tensor k, v;
-    std::int64_t k_address = 0, v_address = 0;
-  };
-  Room host_room(std::int64_t n, const at::Tensor& like);
+  // Starts a new host arena of kArenaBlocks blocks shaped like `like`, so that page-locked
+  // memory is allocated rarely (each allocation pins pages, which costs about as much as
+  // copying them).
+  void next_arena(const at::Tensor& like);
   // The next arena, made on a helper thread while the current one fills.
   struct Prefetch;
   std::unique_ptr<Prefetch> prefetch_;
@@ -82,7 +78,7 @@ class BlockStore {
   std::vector<std::int64_t> starts_;
   std::vector<at::Tensor> host_k_, host_v_;  // per block, [1, Hkv, block, D] views into the arenas
   at::Tensor cache_k_, cache_v_;  // [capacity, Hkv, block_size, D] on the device
-  at::Tensor arena_k_, arena_v_;  // [kArenaBlocks, Hkv, block_size, D] host; rows [arena_used_, end) free
+  at::Tensor arena_k_, arena_v_;  // [Hkv, kArenaBlocks * block_size, D] host; blocks from arena_used_ on free
   std::int64_t arena_k_address_ = 0, arena_v_address_ = 0;
   std::int64_t arena_used_ = 0;
   std::int64_t block_bytes_ = 0;  // keys of one block

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #ifdef QREAD_WITH_CUDA
+#include "qread/kernels/block_cache.hpp"
 #include "qread/kernels/rms_norm.hpp"
 #include "qread/kernels/rope.hpp"
 
@@ -44,9 +45,24 @@ at::Tensor fused_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tens
                      out.data_ptr(), x.size(1), x.size(2), x.size(3), type, c10::cuda::getCurrentCUDAStream().stream());
   return out;
 }
+
+at::Tensor fused_block_representatives(const at::Tensor& keys, const at::Tensor& scores, std::int64_t n,
+                                       std::int64_t r) {
+  kernels::ElementType type;
+  const std::int64_t dim = keys.size(3), block = keys.size(2) / n, heads = scores.size(0);
+  if (!keys.is_cuda() || !element_type(keys.scalar_type(), type) || keys.stride(3) != 1 || keys.stride(2) != dim ||
+      scores.scalar_type() != at::kFloat || scores.stride(1) != 1 || block > 1024 || r > block)
+    return {};
+  auto out = at::empty({n, heads * dim}, keys.options());
+  kernels::block_representatives_cuda(keys.data_ptr(), keys.stride(1), scores.data_ptr<float>(), scores.stride(0),
+                                      out.data_ptr(), n, block, heads, heads / keys.size(1), dim, r, type,
+                                      c10::cuda::getCurrentCUDAStream().stream());
+  return out;
+}
 #else
 at::Tensor fused_rms_norm(const at::Tensor&, const at::Tensor&, double) { return {}; }
 at::Tensor fused_rope(const at::Tensor&, const at::Tensor&, const at::Tensor&) { return {}; }
+at::Tensor fused_block_representatives(const at::Tensor&, const at::Tensor&, std::int64_t, std::int64_t) { return {}; }
 #endif
 
 }  // namespace qread::model

@@ -437,6 +437,38 @@ class TestMemoryProperties : public QObject {
     }
   }
 
+  void representativesAreMeansOfTopScoredKeys() {
+    // Against a plain loop: per block and query head, the mean of the r best-scored keys of
+    // the head's KV head. On CUDA, the kernel against the same loop (bf16 keys: one rounding).
+    const std::int64_t kv_heads = 2, group = 3, heads = kv_heads * group, block = 16, dim = 8, n = 5, r = 4;
+    std::vector<at::Device> devices{at::kCPU};
+#ifdef QREAD_WITH_CUDA
+    if (at::hasCUDA()) devices.push_back(at::kCUDA);
+#endif
+    for (const auto& device : devices) {
+      auto dtype = device.is_cuda() ? at::kBFloat16 : at::kFloat;
+      // Keys inside a longer remainder (a strided view), scores a distinct permutation per row.
+      auto all_keys = at::randn({1, kv_heads, n * block + 7, dim}).to(dtype);
+      auto keys = all_keys.narrow(2, 3, n * block);
+      auto scores = at::rand({heads, n * block + 2}).narrow(1, 1, n * block);
+      auto got = memory::block_representatives(keys.to(device), scores.to(device), n, r).cpu().to(at::kFloat);
+      auto k = keys.to(at::kFloat);
+      double worst = 0;
+      for (std::int64_t i = 0; i < n; ++i)
+        for (std::int64_t h = 0; h < heads; ++h) {
+          std::vector<std::pair<float, std::int64_t>> ranked;
+          for (std::int64_t t = 0; t < block; ++t) ranked.push_back({scores[h][i * block + t].item<float>(), t});
+          std::sort(ranked.rbegin(), ranked.rend());
+          auto mean = at::zeros({dim});
+          for (std::int64_t j = 0; j < r; ++j) mean += k[0][h / group][i * block + ranked[std::size_t(j)].second];
+          mean /= double(r);
+          worst = std::max(worst, max_abs(got[i].narrow(0, h * dim, dim), mean));
+        }
+      qInfo("%s: max |diff| %.3g", device.is_cuda() ? "CUDA kernel, bf16" : "CPU, float32", worst);
+      QVERIFY2(worst < (device.is_cuda() ? 1e-2 : 1e-6), qPrintable(QString::number(worst)));
+    }
+  }
+
   void cudaStoreEqualsCpuStore() {
 #ifdef QREAD_WITH_CUDA
     if (!at::hasCUDA()) QSKIP("built with CUDA but no CUDA device is present");

@@ -10,6 +10,8 @@
 // retrieved never leave.
 #pragma once
 
+#include "qread/kernels/rms_norm.hpp"  // ElementType
+
 #include <cstdint>
 
 #if defined(__CUDACC__)
@@ -97,19 +99,33 @@ QREAD_HOST_DEVICE inline void block_cache_add_scores(BlockCacheState s, const st
 // block's keys and values into out_k / out_v ([heads, n * rows, ...]: per head, the blocks one
 // after another) from its cache slot, or, for a block that missed, from host memory (pinned,
 // read through unified addressing) into both the output and its new slot. A block is `heads`
-// runs of `row_bytes` bytes: in host memory at host_k[id] + h * row_bytes (host_k and host_v:
-// int64 [blocks] tables of device-usable addresses, readable by the device), in the cache at
-// cache + (slot * heads + h) * row_bytes. slot and missed are device scratch of n entries.
+// runs of `row_bytes` bytes: in host memory at host_k[id] + h * host_head_bytes (host_k and
+// host_v: int64 [blocks] tables of device-usable addresses, readable by the device), in the
+// cache at cache + (slot * heads + h) * row_bytes. slot and missed are device scratch of n entries.
 void block_cache_retrieve_cuda(BlockCacheState state, const std::int64_t* ids, std::int64_t n, bool lru,
                                std::int64_t* slot, std::uint8_t* missed, const std::int64_t* host_k,
-                               const std::int64_t* host_v, void* cache_k, void* cache_v, void* out_k, void* out_v,
-                               std::int64_t heads, std::int64_t row_bytes, void* stream);
+                               const std::int64_t* host_v, std::int64_t host_head_bytes, void* cache_k,
+                               void* cache_v, void* out_k, void* out_v, std::int64_t heads, std::int64_t row_bytes,
+                               void* stream);
 // block_cache_add_scores on device-resident state, ids and attention (float [n]).
 void block_cache_add_scores_cuda(BlockCacheState state, const std::int64_t* ids, std::int64_t n,
                                  const float* attention, double decay, void* stream);
 // The address the device uses for page-locked host memory (the same one under unified
 // addressing). Throws std::runtime_error when the memory is not page-locked.
 std::int64_t device_address_of_host_memory(const void* host);
+// `rows` runs of `width` bytes from src (a run every src_pitch bytes) to dst (every dst_pitch),
+// between any two memories, ordered on `stream`; asynchronous when host memory is page-locked.
+void copy_rows_async(void* dst, std::int64_t dst_pitch, const void* src, std::int64_t src_pitch, std::int64_t width,
+                     std::int64_t rows, void* stream);
+// Representative keys of n memory blocks: for block i and query head h, the mean of the keys
+// (of KV head h / group) at the r positions of the block with the highest score[h][i * block + t].
+// keys: [kv_heads][n * block][dim] with strides key_head_stride / dim (elements); scores: float,
+// row h at scores + h * score_stride; out: row i at out + i * heads * dim, head h at + h * dim.
+// r <= block <= 1024. Means are taken in float and rounded once.
+void block_representatives_cuda(const void* keys, std::int64_t key_head_stride, const float* scores,
+                                std::int64_t score_stride, void* out, std::int64_t n, std::int64_t block,
+                                std::int64_t heads, std::int64_t group, std::int64_t dim, std::int64_t r,
+                                ElementType type, void* stream);
 #endif
 
 }  // namespace qread::kernels
