@@ -57,10 +57,11 @@ class BlockStore {
   void clear();
 
  private:
-  // Starts a new host arena of kArenaBlocks blocks shaped like `like`, so that page-locked
+  // Starts a new host arena of kArenaBlocks blocks of `block` tokens, heads and head size as in
+  // `like` ([1, Hkv, tokens, D]), so that page-locked
   // memory is allocated rarely (each allocation pins pages, which costs about as much as
   // copying them).
-  void next_arena(const at::Tensor& like);
+  void next_arena(const at::Tensor& like, std::int64_t block);
   // The next arena, made on a helper thread while the current one fills.
   struct Prefetch;
   std::unique_ptr<Prefetch> prefetch_;

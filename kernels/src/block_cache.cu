@@ -7,6 +7,9 @@
 #include "element_access.cuh"
 
 #include <cuda_runtime.h>
+#include <sys/mman.h>
+
+#include <cstring>
 
 #include <cfloat>
 #include <climits>
@@ -137,6 +140,26 @@ void block_representatives_cuda(const void* keys, std::int64_t key_head_stride, 
       break;
   }
   check(cudaGetLastError(), "block_representatives_cuda: launch");
+}
+
+void* allocate_pinned(std::int64_t bytes) {
+  void* memory = mmap(nullptr, std::size_t(bytes), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (memory == MAP_FAILED) return nullptr;
+  madvise(memory, std::size_t(bytes), MADV_HUGEPAGE);  // a hint; fine when refused
+  std::memset(memory, 0, std::size_t(bytes));
+  if (cudaHostRegister(memory, std::size_t(bytes), cudaHostRegisterPortable | cudaHostRegisterMapped) != cudaSuccess) {
+    cudaGetLastError();  // clear the sticky-free error state
+    munmap(memory, std::size_t(bytes));
+    return nullptr;
+  }
+  return memory;
+}
+
+void free_pinned(void* memory, std::int64_t bytes) {
+  if (!memory) return;
+  cudaDeviceSynchronize();
+  cudaHostUnregister(memory);
+  munmap(memory, std::size_t(bytes));
 }
 
 void copy_rows_async(void* dst, std::int64_t dst_pitch, const void* src, std::int64_t src_pitch, std::int64_t width,

@@ -113,6 +113,12 @@ void block_cache_add_scores_cuda(BlockCacheState state, const std::int64_t* ids,
 // The address the device uses for page-locked host memory (the same one under unified
 // addressing). Throws std::runtime_error when the memory is not page-locked.
 std::int64_t device_address_of_host_memory(const void* host);
+// Page-locked host memory from pages of our own (mmap, transparent huge pages asked for, touched
+// before registering, so that the driver only pins them), mapped for the device. For large
+// long-lived buffers made on a helper thread: the driver's lock is held only while pinning.
+// Returns nullptr when any step fails. free_pinned waits for the device before unpinning.
+void* allocate_pinned(std::int64_t bytes);
+void free_pinned(void* memory, std::int64_t bytes);
 // `rows` runs of `width` bytes from src (a run every src_pitch bytes) to dst (every dst_pitch),
 // between any two memories, ordered on `stream`; asynchronous when host memory is page-locked.
 void copy_rows_async(void* dst, std::int64_t dst_pitch, const void* src, std::int64_t src_pitch, std::int64_t width,
