@@ -1,5 +1,6 @@
 #include "memory/block_memory.hpp"
 
+#include "common/torch_compat.hpp"
 #include "memory/multi_stage_attention.hpp"
 #include "memory/phase_profile.hpp"
 #include "model/fused_ops.hpp"
@@ -7,6 +8,8 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <cmath>
+#include <tuple>
 #include <optional>
 
 namespace qread::memory {
@@ -41,8 +44,8 @@ BlockMemory::BlockMemory(const model::Rope& rope, const AttentionConfig& config,
 void BlockMemory::reset() {
   store_.clear();
   local_k_ = local_v_ = rest_k_ = rest_v_ = rest_score_ = init_k_ = init_v_ = repr_ = question_ = local_mask_ =
-      at::Tensor();
-  rest_begin_ = rest_end_ = rest_origin_ = length_ = 0;
+      local_hidden_ = at::Tensor();
+  rest_begin_ = rest_end_ = rest_origin_ = length_ = fused_blocks_ = 0;
   init_full_ = false;
   retrievals_.clear();
   pending_.clear();
@@ -134,18 +137,14 @@ std::pair<at::Tensor, at::Tensor> BlockMemory::attend_execution_block(const at::
                                                                       const at::Tensor& local_v,
                                                                       const at::Tensor& global_q) {
   const std::int64_t len_q = q.size(2), len_k = local_k.size(2), n_local = config_.n_local;
-  MultiStageAttention attention;
   std::optional<PhaseScope> scope(std::in_place, "blocks: local stage");
-  // Stage 1: the local window, rotated by relative position inside it.
+  // Stage 1: the local window, rotated by relative position inside it. Execution blocks after
+  // the first ones share one shape: its mask is made once per layer.
   auto local_q = rope_.apply(q, len_k - len_q), local_kr = rope_.apply(local_k, 0);
-  std::optional<PhaseScope> inner(std::in_place, "local: mask");
-  // Execution blocks after the first ones share one shape: the mask is made once per layer.
-  if (!local_mask_.defined() || local_mask_.size(0) != len_q || local_mask_.size(1) != len_k)
+  if (!local_mask_.defined() || local_mask_.size(0) != len_q || local_mask_.size(1) != len_k) {
     local_mask_ = window_mask(len_q, len_k, len_k - len_q, n_local, q.device());
-  const auto& mask = local_mask_;
-  inner.emplace("local: logits");
-  attention.add_stage(local_q, local_kr, local_v, mask, /*want_score=*/true);
-  inner.reset();
+    local_hidden_ = local_mask_.logical_not();
+  }
 
   // Stage 2: retrieved blocks, init tokens and the remainder outside the window, unrotated.
   scope.emplace("blocks: select");
@@ -171,7 +170,15 @@ std::pair<at::Tensor, at::Tensor> BlockMemory::attend_execution_block(const at::
   vs.push_back(rest_v_.narrow(2, rest_begin_, rest_taken));
   auto global_k = at::cat(ks, 2), global_v = at::cat(vs, 2);
   const std::int64_t rest_offset = chosen * config_.block_size + init_k_.size(2);
-  // The reference's mask for this stage: dist = i - j + remainder length + rest_offset >= n_local.
+  // The reference's mask for this stage: dist = i - j + remainder length + rest_offset >= n_local,
+  // that is, query i sees global key j when j <= i + visible_shift.
+  const std::int64_t visible_shift = rest_k_.size(2) + rest_offset - n_local;
+  if (auto fused = fused_execution_block(local_q, local_kr, local_v, global_q, global_k, global_v, visible_shift))
+    return *fused;
+
+  scope.emplace("blocks: explicit stages");
+  MultiStageAttention attention;
+  attention.add_stage(local_q, local_kr, local_v, local_mask_, /*want_score=*/true);
   attention.add_stage(global_q, global_k, global_v,
                       complement_window_mask(len_q, global_k.size(2), rest_k_.size(2) + rest_offset, n_local,
                                              q.device()),
@@ -189,6 +196,39 @@ std::pair<at::Tensor, at::Tensor> BlockMemory::attend_execution_block(const at::
     store_.add_scores(ids, per_block);
   }
   return {out, attention.score(0)};
+}
+
+std::optional<std::pair<at::Tensor, at::Tensor>> BlockMemory::fused_execution_block(
+    const at::Tensor& local_q, const at::Tensor& local_k, const at::Tensor& local_v, const at::Tensor& global_q,
+    const at::Tensor& global_k, const at::Tensor& global_v, std::int64_t visible_shift) {
+  // Both stages by flash attention, merged by their log-sum-exps; the local window's attention
+  // per key (for representative keys) from the merged normaliser. The global stage's mask
+  // (j <= i + visible_shift) is flash's end-aligned causal mask when visible_shift = Tk - Tq,
+  // and no mask when every query sees every key; anything else (the first execution blocks),
+  // and lru-s (which needs the global stage's probabilities), take the explicit stages.
+  const std::int64_t len_q = local_q.size(2), len_k = local_k.size(2), keys = global_k.size(2);
+  const bool unmasked = visible_shift >= keys - 1;
+  if (!compat::fused_attention() || config_.cache_strategy == CacheStrategy::lru_s || visible_shift < 0 ||
+      (!unmasked && visible_shift != keys - len_q))
+    return std::nullopt;
+  const double scale = 1.0 / std::sqrt(double(dim_));
+  PhaseScope scope("blocks: fused stages");
+  auto local = compat::flash_attention(local_q, local_k, local_v, true, config_.n_local, scale);
+  if (!local) return std::nullopt;
+  auto [out, lse] = *local;
+  if (keys > 0) {
+    auto global = compat::flash_attention(global_q, global_k, global_v, !unmasked, 0, scale);
+    if (!global) return std::nullopt;
+    std::tie(out, lse) = compat::merge_attention(out, lse, global->first, global->second);
+  }
+  const std::int64_t group = heads_ / kv_heads_;
+  auto logits = at::matmul((local_q * scale).reshape({kv_heads_, group * len_q, dim_}),
+                           local_k.reshape({kv_heads_, len_k, dim_}).transpose(1, 2))
+                    .view({heads_, len_q, len_k});
+  auto p = at::exp(logits.to(at::kFloat).sub_(lse.view({heads_, len_q, 1})));
+  p.masked_fill_(local_hidden_, 0.0);
+  ++fused_blocks_;
+  return std::make_pair(out, p.sum(1));
 }
 
 void BlockMemory::absorb(std::int64_t exec_length, const at::Tensor& local_score,

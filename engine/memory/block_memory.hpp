@@ -55,6 +55,8 @@ class BlockMemory : public ContextMemory {
     retrievals_.clear();
     pending_.clear();
   }
+  // Execution blocks attended by flash attention (fused_execution_block) since the last reset.
+  std::int64_t fused_blocks() const { return fused_blocks_; }
   // The question vector, [Hq * D], once set; undefined before.
   const at::Tensor& question_vector() const { return question_; }
   // Representative keys of all blocks, [blocks, Hq * D].
@@ -64,6 +66,10 @@ class BlockMemory : public ContextMemory {
   // The output for one execution block and the local attention its window keys received.
   std::pair<at::Tensor, at::Tensor> attend_execution_block(const at::Tensor& q, const at::Tensor& local_k,
                                                            const at::Tensor& local_v, const at::Tensor& global_q);
+  // The same by flash attention (CUDA), when it applies; nothing otherwise.
+  std::optional<std::pair<at::Tensor, at::Tensor>> fused_execution_block(
+      const at::Tensor& local_q, const at::Tensor& local_k, const at::Tensor& local_v, const at::Tensor& global_q,
+      const at::Tensor& global_k, const at::Tensor& global_v, std::int64_t visible_shift);
   // The ids of the blocks to retrieve, int64 [<= topk] ascending on the device; undefined when
   // there are no blocks yet.
   at::Tensor select_blocks(const at::Tensor& global_q);
@@ -87,8 +93,8 @@ class BlockMemory : public ContextMemory {
   bool init_full_ = false;
   at::Tensor repr_;                      // [capacity, Hq * D]; rows [0, blocks) valid
   at::Tensor question_;                  // [Hq * D]
-  at::Tensor local_mask_;                // the last local window mask (it depends on the shape only)
-  std::int64_t length_ = 0;
+  at::Tensor local_mask_, local_hidden_;  // the last local window mask and its negation (by shape)
+  std::int64_t length_ = 0, fused_blocks_ = 0;
   std::vector<Retrieval> retrievals_;
   std::vector<at::Tensor> pending_;  // ids not read back yet, for the last retrievals' -1 entries
 };

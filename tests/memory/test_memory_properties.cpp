@@ -437,6 +437,59 @@ class TestMemoryProperties : public QObject {
     }
   }
 
+  void blockModesFusedEqualsExplicitOnCuda_data() {
+    QTest::addColumn<int>("mode");
+    QTest::addRow("qllm") << int(MemoryMode::qllm);
+    QTest::addRow("inf-llm") << int(MemoryMode::inf_llm);
+  }
+  void blockModesFusedEqualsExplicitOnCuda() {
+#ifdef QREAD_WITH_CUDA
+    if (!at::hasCUDA()) QSKIP("built with CUDA but no CUDA device is present");
+    // Flash attention for both stages, merged by log-sum-exp, against the explicit multi-stage
+    // softmax, bf16, over chunks that fill many blocks (the first execution blocks take the
+    // explicit path in both). Both read the same keys, so retrievals should agree.
+    QFETCH(int, mode);
+    const auto c = tiny_config(8, 2, 64);
+    model::Rope rope(c, std::nullopt, std::nullopt, at::kCUDA, false);
+    AttentionConfig a;
+    a.mode = MemoryMode(mode);
+    a.n_local = 256;
+    a.n_init = 16;
+    a.block_size = 32;
+    a.exc_block_size = 64;
+    a.topk = 4;
+    a.repr_topk = 2;
+    a.max_cached_block = 8;
+    a.question_weight = 2;
+    const std::vector<std::int64_t> chunks{512, 512, 300, 1, 1, 700};
+    std::int64_t total = 0;
+    for (auto n : chunks) total += n;
+    auto opts = at::TensorOptions().device(at::kCUDA).dtype(at::kBFloat16);
+    auto q = at::randn({1, 8, total, 64}, opts), k = at::randn({1, 2, total, 64}, opts),
+         v = at::randn({1, 2, total, 64}, opts);
+    const std::optional<memory::QuestionSpan> span{{40, 60}};
+    memory::BlockMemory fused_memory(rope, a, span, at::kCUDA), explicit_memory(rope, a, span, at::kCUDA);
+    const auto fused = run_chunks(fused_memory, q, k, v, chunks);
+    compat::set_fused_attention(false);
+    const auto expected = run_chunks(explicit_memory, q, k, v, chunks);
+    compat::set_fused_attention(true);
+    std::size_t same = 0;
+    const auto& rf = fused_memory.retrievals();
+    const auto& re = explicit_memory.retrievals();
+    QCOMPARE(rf.size(), re.size());
+    for (std::size_t i = 0; i < rf.size(); ++i) same += rf[i].blocks == re[i].blocks;
+    const double err = max_abs(fused.to(at::kFloat), expected.to(at::kFloat));
+    qInfo("fused vs explicit, bf16: max |diff| %.3g, %zu of %zu retrievals identical, %lld of them fused", err, same,
+          rf.size(), (long long)fused_memory.fused_blocks());
+    QCOMPARE(explicit_memory.fused_blocks(), std::int64_t(0));
+    QVERIFY(fused_memory.fused_blocks() * 2 > std::int64_t(rf.size()));
+    QVERIFY2(err < 5e-2, qPrintable(QString::number(err)));
+    QVERIFY(same + 2 >= rf.size());
+#else
+    QSKIP("CPU build: the fused path is checked on the device (tools/device)");
+#endif
+  }
+
   void representativesAreMeansOfTopScoredKeys() {
     // Against a plain loop: per block and query head, the mean of the r best-scored keys of
     // the head's KV head. On CUDA, the kernel against the same loop (bf16 keys: one rounding).
