@@ -127,7 +127,8 @@ bool fused_attention() {
 
 std::optional<std::pair<at::Tensor, at::Tensor>> flash_attention(const at::Tensor& q, const at::Tensor& k,
                                                                  const at::Tensor& v, bool causal,
-                                                                 std::int64_t window, double scale) {
+                                                                 std::int64_t window, double scale,
+                                                                 bool allow_cudnn) {
 #if QREAD_TORCH_2
   const auto type = q.scalar_type();
   const int64_t d = q.size(-1);
@@ -138,7 +139,7 @@ std::optional<std::pair<at::Tensor, at::Tensor>> flash_attention(const at::Tenso
   // Without a window, a square causal or an unmasked problem may go to cuDNN, faster on Hopper
   // (H100, 8B shape: dense prefill of 100K in 7.8 s, against 10.7 s with flash alone), though it
   // plans once per shape (32K in 8K chunks: 2.2 s against 1.8 s).
-  if (window <= 0 && (!causal || q.size(2) == k.size(2)))
+  if (allow_cudnn && window <= 0 && (!causal || q.size(2) == k.size(2)))
     if (auto r = cudnn_attention(q, k, v, causal, scale)) return r;
   // The flash kernel takes [B, T, H, D]; ours are [B, H, T, D] views of that layout, so these
   // transposes are free. Grouped KV heads are native to it (no repeat).
@@ -152,7 +153,7 @@ std::optional<std::pair<at::Tensor, at::Tensor>> flash_attention(const at::Tenso
                                              right, std::nullopt, std::nullopt);
   return std::make_pair(std::get<0>(result).transpose(1, 2), std::get<1>(result));
 #else
-  (void)q, (void)k, (void)v, (void)causal, (void)window, (void)scale;
+  (void)q, (void)k, (void)v, (void)causal, (void)window, (void)scale, (void)allow_cudnn;
   return std::nullopt;
 #endif
 }

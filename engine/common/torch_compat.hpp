@@ -33,10 +33,12 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
 // query i to the `window` keys ending there (a sliding window; needs `causal`). Returns
 // {out [B, Hq, Tq, D] in q's dtype, lse [B, Hq, Tq] float32}, or nothing where no fused kernel
 // applies (the CPU, float32, LibTorch 1.13, head sizes it does not support): callers then take
-// their own path.
+// their own path. Square causal and unmasked problems may go to cuDNN, which is faster but
+// plans once per shape: callers whose key count changes at every call pass allow_cudnn = false.
 std::optional<std::pair<at::Tensor, at::Tensor>> flash_attention(const at::Tensor& q, const at::Tensor& k,
                                                                  const at::Tensor& v, bool causal,
-                                                                 std::int64_t window, double scale);
+                                                                 std::int64_t window, double scale,
+                                                                 bool allow_cudnn = true);
 
 // The fused kernels on or off for the whole process (QREAD_FUSED_ATTENTION=0 in the environment
 // starts with them off; QREAD_CUDNN_ATTENTION=0 keeps to flash). Off, every caller takes its

@@ -217,7 +217,9 @@ std::optional<std::pair<at::Tensor, at::Tensor>> BlockMemory::fused_execution_bl
   if (!local) return std::nullopt;
   auto [out, lse] = *local;
   if (keys > 0) {
-    auto global = compat::flash_attention(global_q, global_k, global_v, !unmasked, 0, scale);
+    // Not cuDNN: the global key count changes from one execution block (or decoded token) to
+    // the next, and cuDNN plans per shape (decode 23 -> 33-78 ms/token with it).
+    auto global = compat::flash_attention(global_q, global_k, global_v, !unmasked, 0, scale, /*allow_cudnn=*/false);
     if (!global) return std::nullopt;
     std::tie(out, lse) = compat::merge_attention(out, lse, global->first, global->second);
   }
