@@ -221,16 +221,23 @@ std::optional<std::pair<at::Tensor, at::Tensor>> BlockMemory::fused_execution_bl
     // the next, and cuDNN plans per shape (decode 23 -> 33-78 ms/token with it).
     auto global = compat::flash_attention(global_q, global_k, global_v, !unmasked, 0, scale, /*allow_cudnn=*/false);
     if (!global) return std::nullopt;
-    std::tie(out, lse) = compat::merge_attention(out, lse, global->first, global->second);
+    auto merged = model::fused_merge_attention(out, lse, global->first, global->second);
+    std::tie(out, lse) = merged.first.defined()
+                             ? merged
+                             : compat::merge_attention(out, lse, global->first, global->second);
   }
+  // The window keys' attention: exp(scale * q.k - lse) over the queries whose window holds them.
   const std::int64_t group = heads_ / kv_heads_;
-  auto logits = at::matmul((local_q * scale).reshape({kv_heads_, group * len_q, dim_}),
+  auto logits = at::matmul(local_q.reshape({kv_heads_, group * len_q, dim_}),
                            local_k.reshape({kv_heads_, len_k, dim_}).transpose(1, 2))
                     .view({heads_, len_q, len_k});
-  auto p = at::exp(logits.to(at::kFloat).sub_(lse.view({heads_, len_q, 1})));
-  p.masked_fill_(local_hidden_, 0.0);
+  auto received = model::fused_window_attention_received(logits, lse, len_k - len_q, config_.n_local, scale);
+  if (!received.defined()) {
+    auto p = at::exp(logits.to(at::kFloat).mul_(scale).sub_(lse.view({heads_, len_q, 1})));
+    received = p.masked_fill_(local_hidden_, 0.0).sum(1);
+  }
   ++fused_blocks_;
-  return std::make_pair(out, p.sum(1));
+  return std::make_pair(out, received);
 }
 
 void BlockMemory::absorb(std::int64_t exec_length, const at::Tensor& local_score,

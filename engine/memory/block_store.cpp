@@ -190,10 +190,11 @@ std::int64_t BlockStore::add_blocks(const at::Tensor& k, const at::Tensor& v, st
     }
     const std::int64_t head_offset = arena_used_ * block * dim * element;
     for (std::int64_t i = 0; i < m; ++i) {
-      host_k_.push_back(room_k.narrow(1, i * block, block).unsqueeze(0));
-      host_v_.push_back(room_v.narrow(1, i * block, block).unsqueeze(0));
       starts_.push_back(start + (done + i) * block);
-      if (on_device_) {
+      if (!on_device_) {  // the CPU retrieval concatenates views; CUDA reads the address tables
+        host_k_.push_back(room_k.narrow(1, i * block, block).unsqueeze(0));
+        host_v_.push_back(room_v.narrow(1, i * block, block).unsqueeze(0));
+      } else {
         policy_->host_k.data_ptr<std::int64_t>()[first + done + i] = arena_k_address_ + head_offset + i * block * dim * element;
         policy_->host_v.data_ptr<std::int64_t>()[first + done + i] = arena_v_address_ + head_offset + i * block * dim * element;
       }
@@ -249,10 +250,11 @@ std::pair<at::Tensor, at::Tensor> BlockStore::retrieve(const at::Tensor& ids) {
     return {at::cat(ks, 2), at::cat(vs, 2)};
   }
 #ifdef QREAD_WITH_CUDA
-  const auto& like = host_k_.front();  // [1, Hkv, block, D]
-  const std::int64_t kv_heads = like.size(1), block = like.size(2), dim = like.size(3);
+  // Arenas are [Hkv, kArenaBlocks * block, D].
+  const std::int64_t kv_heads = arena_k_.size(0), block = arena_k_.size(1) / kArenaBlocks, dim = arena_k_.size(2);
+  const auto element = std::int64_t(arena_k_.element_size());
   if (!cache_k_.defined()) {
-    auto options = like.options().device(device_).pinned_memory(false);
+    auto options = arena_k_.options().device(device_).pinned_memory(false);
     cache_k_ = at::empty({capacity_, kv_heads, block, dim}, options);
     cache_v_ = at::empty({capacity_, kv_heads, block, dim}, options);
   }
@@ -265,9 +267,9 @@ std::pair<at::Tensor, at::Tensor> BlockStore::retrieve(const at::Tensor& ids) {
                                      slot.data_ptr<std::int64_t>(), missed.data_ptr<std::uint8_t>(),
                                      policy_->host_k.data_ptr<std::int64_t>(),
                                      policy_->host_v.data_ptr<std::int64_t>(),
-                                     arena_k_.stride(0) * std::int64_t(arena_k_.element_size()), cache_k_.data_ptr(),
-                                     cache_v_.data_ptr(), out_k.data_ptr(), out_v.data_ptr(), kv_heads,
-                                     block * dim * std::int64_t(like.element_size()), current_stream());
+                                     arena_k_.stride(0) * element, cache_k_.data_ptr(), cache_v_.data_ptr(),
+                                     out_k.data_ptr(), out_v.data_ptr(), kv_heads, block * dim * element,
+                                     current_stream());
   return {out_k, out_v};
 #else
   throw Error("block store: a CUDA device without a CUDA build");

@@ -77,7 +77,7 @@ class BlockStore {
   at::Device device_;
   bool on_device_;  // blocks are copied to a separate device cache (CUDA), not used in place
   std::vector<std::int64_t> starts_;
-  std::vector<at::Tensor> host_k_, host_v_;  // per block, [1, Hkv, block, D] views into the arenas
+  std::vector<at::Tensor> host_k_, host_v_;  // CPU: per block, [1, Hkv, block, D] views into the arenas
   at::Tensor cache_k_, cache_v_;  // [capacity, Hkv, block_size, D] on the device
   at::Tensor arena_k_, arena_v_;  // [Hkv, kArenaBlocks * block_size, D] host; blocks from arena_used_ on free
   std::int64_t arena_k_address_ = 0, arena_v_address_ = 0;

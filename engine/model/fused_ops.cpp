@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #ifdef QREAD_WITH_CUDA
+#include "qread/kernels/attention_merge.hpp"
 #include "qread/kernels/block_cache.hpp"
 #include "qread/kernels/rms_norm.hpp"
 #include "qread/kernels/rope.hpp"
@@ -59,10 +60,49 @@ at::Tensor fused_block_representatives(const at::Tensor& keys, const at::Tensor&
                                       c10::cuda::getCurrentCUDAStream().stream());
   return out;
 }
+
+std::pair<at::Tensor, at::Tensor> fused_merge_attention(const at::Tensor& out_a, const at::Tensor& lse_a,
+                                                        const at::Tensor& out_b, const at::Tensor& lse_b) {
+  kernels::ElementType type;
+  auto usable = [](const at::Tensor& o, const at::Tensor& l) {
+    return o.is_cuda() && o.dim() == 4 && o.size(0) == 1 && o.stride(3) == 1 && l.scalar_type() == at::kFloat &&
+           l.is_contiguous() && l.numel() == o.size(1) * o.size(2);
+  };
+  if (!usable(out_a, lse_a) || !usable(out_b, lse_b) || out_a.sizes() != out_b.sizes() ||
+      out_a.scalar_type() != out_b.scalar_type() || !element_type(out_a.scalar_type(), type))
+    return {};
+  auto out = at::empty(out_a.sizes(), out_a.options().memory_format(at::MemoryFormat::Contiguous));
+  auto lse = at::empty_like(lse_a);
+  kernels::merge_attention_cuda(out_a.data_ptr(), out_a.stride(1), out_a.stride(2), lse_a.data_ptr<float>(),
+                                out_b.data_ptr(), out_b.stride(1), out_b.stride(2), lse_b.data_ptr<float>(),
+                                out.data_ptr(), lse.data_ptr<float>(), out_a.size(1), out_a.size(2), out_a.size(3),
+                                type, c10::cuda::getCurrentCUDAStream().stream());
+  return {out, lse};
+}
+
+at::Tensor fused_window_attention_received(const at::Tensor& logits, const at::Tensor& lse, std::int64_t offset,
+                                           std::int64_t window, double scale) {
+  kernels::ElementType type;
+  if (!logits.is_cuda() || logits.dim() != 3 || !logits.is_contiguous() || !element_type(logits.scalar_type(), type) ||
+      lse.scalar_type() != at::kFloat || !lse.is_contiguous() || lse.numel() != logits.size(0) * logits.size(1))
+    return {};
+  auto score = at::empty({logits.size(0), logits.size(2)}, lse.options());
+  kernels::window_attention_received_cuda(logits.data_ptr(), lse.data_ptr<float>(), score.data_ptr<float>(),
+                                          logits.size(0), logits.size(1), logits.size(2), offset, window,
+                                          float(scale), type, c10::cuda::getCurrentCUDAStream().stream());
+  return score;
+}
 #else
 at::Tensor fused_rms_norm(const at::Tensor&, const at::Tensor&, double) { return {}; }
 at::Tensor fused_rope(const at::Tensor&, const at::Tensor&, const at::Tensor&) { return {}; }
 at::Tensor fused_block_representatives(const at::Tensor&, const at::Tensor&, std::int64_t, std::int64_t) { return {}; }
+std::pair<at::Tensor, at::Tensor> fused_merge_attention(const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                                        const at::Tensor&) {
+  return {};
+}
+at::Tensor fused_window_attention_received(const at::Tensor&, const at::Tensor&, std::int64_t, std::int64_t, double) {
+  return {};
+}
 #endif
 
 }  // namespace qread::model

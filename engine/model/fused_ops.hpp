@@ -6,6 +6,8 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <utility>
+
 namespace qread::model {
 
 at::Tensor fused_rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
@@ -15,5 +17,14 @@ at::Tensor fused_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tens
 // D] with rows contiguous, scores float [Hq, n * block] with rows contiguous. Returns [n, Hq * D].
 at::Tensor fused_block_representatives(const at::Tensor& keys, const at::Tensor& scores, std::int64_t n,
                                        std::int64_t r);
+// compat::merge_attention in one kernel: out_a, out_b [1, H, T, D] (last dim contiguous), lse_a,
+// lse_b float [1, H, T] contiguous. Returns {out [1, H, T, D], lse [1, H, T]}.
+std::pair<at::Tensor, at::Tensor> fused_merge_attention(const at::Tensor& out_a, const at::Tensor& lse_a,
+                                                        const at::Tensor& out_b, const at::Tensor& lse_b);
+// The attention each key of a window received, summed over the queries: logits [H, Tq, Tk]
+// contiguous (unscaled q.k), lse float with H * Tq elements (the queries' final log-sum-exps of
+// their scaled scores); query i sees key j when 0 <= i - j + offset < window. Returns float [H, Tk].
+at::Tensor fused_window_attention_received(const at::Tensor& logits, const at::Tensor& lse, std::int64_t offset,
+                                           std::int64_t window, double scale);
 
 }  // namespace qread::model

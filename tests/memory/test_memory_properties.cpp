@@ -12,6 +12,7 @@
 #include "memory/memory_factory.hpp"
 #include "memory/multi_stage_attention.hpp"
 #include "memory/quest_memory.hpp"
+#include "model/fused_ops.hpp"
 #include "model/rope.hpp"
 #include "test_support.hpp"
 
@@ -20,6 +21,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 using namespace qread;
@@ -487,6 +489,45 @@ class TestMemoryProperties : public QObject {
     QVERIFY(same + 2 >= rf.size());
 #else
     QSKIP("CPU build: the fused path is checked on the device (tools/device)");
+#endif
+  }
+
+  void fusedMergeAndWindowSumsEqualTensorOps() {
+#ifdef QREAD_WITH_CUDA
+    if (!at::hasCUDA()) QSKIP("built with CUDA but no CUDA device is present");
+    // The merge kernel against compat::merge_attention (strided inputs as flash returns them,
+    // rows where one part or both saw no key), and the window sums against the masked softmax
+    // sums, float32 on CUDA.
+    const std::int64_t heads = 6, tokens = 37, dim = 64, keys = 90, window = 40;
+    auto opts = at::TensorOptions().device(at::kCUDA);
+    auto a = at::randn({1, tokens, heads, dim}, opts).transpose(1, 2), b = at::randn({1, tokens, heads, dim}, opts).transpose(1, 2);
+    auto lse_a = at::randn({1, heads, tokens}, opts), lse_b = at::randn({1, heads, tokens}, opts);
+    const float inf = std::numeric_limits<float>::infinity();
+    lse_a.select(2, 3).fill_(-inf);
+    lse_b.select(2, 5).fill_(-inf);
+    lse_a.select(2, 7).fill_(-inf);
+    lse_b.select(2, 7).fill_(-inf);
+    auto [out, lse] = model::fused_merge_attention(a, lse_a, b, lse_b);
+    QVERIFY(out.defined());
+    auto [expected_out, expected_lse] = compat::merge_attention(a, lse_a, b, lse_b);
+    const double merge_err = max_abs(out, expected_out);
+    QVERIFY(at::equal(at::isinf(lse), at::isinf(expected_lse)));
+    const auto finite = at::isfinite(expected_lse);
+    const double lse_err = max_abs(lse.masked_select(finite), expected_lse.masked_select(finite));
+    QCOMPARE(out.select(2, 7).abs().max().item<float>(), 0.0f);
+
+    auto logits = at::randn({heads, tokens, keys}, opts) * 3;
+    auto row_lse = at::randn({heads, tokens}, opts) + 4;
+    const std::int64_t offset = keys - tokens;
+    const double scale = 0.125;
+    auto got = model::fused_window_attention_received(logits, row_lse, offset, window, scale);
+    auto visible = window_mask(tokens, keys, offset, window, at::kCUDA);
+    auto want = at::exp(logits * scale - row_lse.unsqueeze(-1)).masked_fill(visible.logical_not(), 0).sum(1);
+    const double sum_err = max_abs(got, want) / want.abs().max().item<double>();
+    qInfo("merge max |diff| %.3g (lse %.3g); window sums max relative diff %.3g", merge_err, lse_err, sum_err);
+    QVERIFY(merge_err < 1e-5 && lse_err < 1e-5 && sum_err < 1e-5);
+#else
+    QSKIP("CPU build: the kernels are checked on the device (tools/device)");
 #endif
   }
 

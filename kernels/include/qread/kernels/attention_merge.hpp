@@ -1,0 +1,33 @@
+// Small kernels around flash attention for the block memories (InfLLM / Q-LLM), each replacing
+// a handful of tensor ops whose launch cost dominates an execution block on the GPU:
+//   - merging two attention results over disjoint key sets by their log-sum-exps;
+//   - the attention each key of a sliding window received, summed over the queries, from the
+//     window's raw logits and the queries' final log-sum-exps.
+#pragma once
+
+#include "qread/kernels/rms_norm.hpp"  // ElementType
+
+#include <cstdint>
+
+namespace qread::kernels {
+
+#ifdef QREAD_WITH_CUDA
+// out = a * exp(lse_a - lse) + b * exp(lse_b - lse) with lse = log(exp(lse_a) + exp(lse_b)), per
+// row (h, t) of `dim` elements. a, b: rows at base + h * head_stride + t * token_stride
+// (elements; each its own strides); lse_a, lse_b: float [heads][tokens] contiguous. A part whose
+// lse is not finite saw no key and contributes nothing; when neither did, the row is 0 and its
+// lse -inf. out: contiguous [heads][tokens][dim] of `type`; lse: float [heads][tokens].
+void merge_attention_cuda(const void* a, std::int64_t a_head_stride, std::int64_t a_token_stride, const float* lse_a,
+                          const void* b, std::int64_t b_head_stride, std::int64_t b_token_stride, const float* lse_b,
+                          void* out, float* lse, std::int64_t heads, std::int64_t tokens, std::int64_t dim,
+                          ElementType type, void* stream);
+
+// score[h][j] = sum over queries i that see key j of exp(logits[h][i][j] * scale - lse[h][i]),
+// where query i sees key j when 0 <= i - j + offset < window. logits: contiguous
+// [heads][queries][keys] of `type`; lse: float [heads][queries]; score: float [heads][keys].
+void window_attention_received_cuda(const void* logits, const float* lse, float* score, std::int64_t heads,
+                                    std::int64_t queries, std::int64_t keys, std::int64_t offset, std::int64_t window,
+                                    float scale, ElementType type, void* stream);
+#endif
+
+}  // namespace qread::kernels

@@ -1,0 +1,122 @@
+// One thread block per merged row (threads over the head dimension); one thread per (head, key)
+// for the window sums, looping over just the queries whose window holds the key.
+#include "qread/kernels/attention_merge.hpp"
+
+#include "element_access.cuh"
+
+#include <cuda_runtime.h>
+
+#include <stdexcept>
+#include <string>
+
+namespace qread::kernels {
+namespace {
+
+template <typename T>
+__global__ void merge_kernel(const T* __restrict__ a, std::int64_t a_head, std::int64_t a_token,
+                             const float* __restrict__ lse_a, const T* __restrict__ b, std::int64_t b_head,
+                             std::int64_t b_token, const float* __restrict__ lse_b, T* __restrict__ out,
+                             float* __restrict__ lse, std::int64_t tokens, std::int64_t dim) {
+  const std::int64_t t = blockIdx.x, h = blockIdx.y, row = h * tokens + t;
+  const float la = lse_a[row], lb = lse_b[row];
+  const bool va = isfinite(la), vb = isfinite(lb);
+  float total = -INFINITY, wa = 0.f, wb = 0.f;
+  if (va && vb) {
+    const float m = fmaxf(la, lb);
+    total = m + logf(expf(la - m) + expf(lb - m));
+    wa = expf(la - total);
+    wb = expf(lb - total);
+  } else if (va) {
+    total = la, wa = 1.f;
+  } else if (vb) {
+    total = lb, wb = 1.f;
+  }
+  const T* ra = a + h * a_head + t * a_token;
+  const T* rb = b + h * b_head + t * b_token;
+  T* ro = out + row * dim;
+  for (std::int64_t d = threadIdx.x; d < dim; d += blockDim.x) {
+    const float x = wa != 0.f ? to_float(ra[d]) * wa : 0.f;
+    const float y = wb != 0.f ? to_float(rb[d]) * wb : 0.f;
+    ro[d] = from_float<T>(x + y);
+  }
+  if (threadIdx.x == 0) lse[row] = total;
+}
+
+template <typename T>
+__global__ void received_kernel(const T* __restrict__ logits, const float* __restrict__ lse, float* __restrict__ score,
+                                std::int64_t heads, std::int64_t queries, std::int64_t keys, std::int64_t offset,
+                                std::int64_t window, float scale) {
+  const std::int64_t j = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x, h = blockIdx.y;
+  if (j >= keys) return;
+  // 0 <= i - j + offset < window  <=>  j - offset <= i < j - offset + window
+  const std::int64_t first = j - offset > 0 ? j - offset : 0;
+  const std::int64_t last = j - offset + window < queries ? j - offset + window : queries;
+  float sum = 0.f;
+  for (std::int64_t i = first; i < last; ++i)
+    sum += expf(to_float(logits[(h * queries + i) * keys + j]) * scale - lse[h * queries + i]);
+  score[h * keys + j] = sum;
+}
+
+void check(const char* what) {
+  if (cudaError_t err = cudaGetLastError(); err != cudaSuccess)
+    throw std::runtime_error(std::string(what) + ": launch failed: " + cudaGetErrorString(err));
+}
+
+}  // namespace
+
+void merge_attention_cuda(const void* a, std::int64_t a_head_stride, std::int64_t a_token_stride, const float* lse_a,
+                          const void* b, std::int64_t b_head_stride, std::int64_t b_token_stride, const float* lse_b,
+                          void* out, float* lse, std::int64_t heads, std::int64_t tokens, std::int64_t dim,
+                          ElementType type, void* stream) {
+  if (heads <= 0 || tokens <= 0) return;
+  if (heads > 65535 || tokens > 0x7fffffff) throw std::runtime_error("merge_attention_cuda: too many heads or tokens");
+  const dim3 grid(static_cast<unsigned>(tokens), static_cast<unsigned>(heads));
+  const unsigned threads = dim >= 128 ? 128 : 32 * static_cast<unsigned>((dim + 31) / 32);
+  auto s = static_cast<cudaStream_t>(stream);
+  switch (type) {
+    case ElementType::float32:
+      merge_kernel<float><<<grid, threads, 0, s>>>(static_cast<const float*>(a), a_head_stride, a_token_stride, lse_a,
+                                                   static_cast<const float*>(b), b_head_stride, b_token_stride, lse_b,
+                                                   static_cast<float*>(out), lse, tokens, dim);
+      break;
+    case ElementType::bfloat16:
+      merge_kernel<__nv_bfloat16><<<grid, threads, 0, s>>>(
+          static_cast<const __nv_bfloat16*>(a), a_head_stride, a_token_stride, lse_a,
+          static_cast<const __nv_bfloat16*>(b), b_head_stride, b_token_stride, lse_b, static_cast<__nv_bfloat16*>(out),
+          lse, tokens, dim);
+      break;
+    case ElementType::float16:
+      merge_kernel<__half><<<grid, threads, 0, s>>>(static_cast<const __half*>(a), a_head_stride, a_token_stride, lse_a,
+                                                    static_cast<const __half*>(b), b_head_stride, b_token_stride, lse_b,
+                                                    static_cast<__half*>(out), lse, tokens, dim);
+      break;
+  }
+  check("merge_attention_cuda");
+}
+
+void window_attention_received_cuda(const void* logits, const float* lse, float* score, std::int64_t heads,
+                                    std::int64_t queries, std::int64_t keys, std::int64_t offset, std::int64_t window,
+                                    float scale, ElementType type, void* stream) {
+  if (heads <= 0 || keys <= 0) return;
+  if (heads > 65535) throw std::runtime_error("window_attention_received_cuda: too many heads");
+  constexpr unsigned threads = 128;
+  const dim3 grid(static_cast<unsigned>((keys + threads - 1) / threads), static_cast<unsigned>(heads));
+  auto s = static_cast<cudaStream_t>(stream);
+  switch (type) {
+    case ElementType::float32:
+      received_kernel<float><<<grid, threads, 0, s>>>(static_cast<const float*>(logits), lse, score, heads, queries,
+                                                      keys, offset, window, scale);
+      break;
+    case ElementType::bfloat16:
+      received_kernel<__nv_bfloat16><<<grid, threads, 0, s>>>(static_cast<const __nv_bfloat16*>(logits), lse, score,
+                                                              heads, queries, keys, offset, window, scale);
+      break;
+    case ElementType::float16:
+      received_kernel<__half><<<grid, threads, 0, s>>>(static_cast<const __half*>(logits), lse, score, heads, queries,
+                                                       keys, offset, window, scale);
+      break;
+  }
+  check("window_attention_received_cuda");
+}
+
+}  // namespace qread::kernels
