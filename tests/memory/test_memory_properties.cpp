@@ -521,7 +521,7 @@ class TestMemoryProperties : public QObject {
     const std::int64_t offset = keys - tokens;
     const double scale = 0.125;
     auto got = model::fused_window_attention_received(logits, row_lse, offset, window, scale);
-    auto visible = window_mask(tokens, keys, offset, window, at::kCUDA);
+    auto visible = memory::window_mask(tokens, keys, offset, window, at::kCUDA);
     auto want = at::exp(logits * scale - row_lse.unsqueeze(-1)).masked_fill(visible.logical_not(), 0).sum(1);
     const double sum_err = max_abs(got, want) / want.abs().max().item<double>();
     qInfo("merge max |diff| %.3g (lse %.3g); window sums max relative diff %.3g", merge_err, lse_err, sum_err);
