@@ -106,6 +106,7 @@ void BlockStore::clear() {
   starts_.clear();
   host_k_.clear();
   host_v_.clear();
+  arenas_.clear();
   cache_k_ = cache_v_ = arena_k_ = arena_v_ = at::Tensor();
   arena_used_ = arena_k_address_ = arena_v_address_ = block_bytes_ = 0;
   policy_ = std::make_unique<Policy>();
@@ -144,6 +145,9 @@ void BlockStore::next_arena(const at::Tensor& like, std::int64_t block) {
     std::tie(arena_k_, arena_v_) = prefetch_->arenas.get();  // rethrows the helper's failure
   else
     std::tie(arena_k_, arena_v_) = make_arena(shape, options);
+  // Blocks live in their arena until clear(); on CUDA nothing else refers to it.
+  arenas_.push_back(arena_k_);
+  arenas_.push_back(arena_v_);
   arena_used_ = 0;
   if (on_device_) {
     arena_k_address_ = device_address(arena_k_);

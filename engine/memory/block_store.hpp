@@ -80,6 +80,7 @@ class BlockStore {
   std::vector<at::Tensor> host_k_, host_v_;  // CPU: per block, [1, Hkv, block, D] views into the arenas
   at::Tensor cache_k_, cache_v_;  // [capacity, Hkv, block_size, D] on the device
   at::Tensor arena_k_, arena_v_;  // [Hkv, kArenaBlocks * block_size, D] host; blocks from arena_used_ on free
+  std::vector<at::Tensor> arenas_;  // every arena made since clear()
   std::int64_t arena_k_address_ = 0, arena_v_address_ = 0;
   std::int64_t arena_used_ = 0;
   std::int64_t block_bytes_ = 0;  // keys of one block
