@@ -54,6 +54,22 @@ at::Tensor run_chunks(memory::ContextMemory& m, const at::Tensor& q, const at::T
 
 double max_abs(const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); }
 
+// The same random bf16 chunks (8 query heads, 2 KV heads, head size 64) through two memories on
+// CUDA, the first with the fused kernels on, the second with them off: max |difference|.
+[[maybe_unused]] double fused_against_explicit(memory::ContextMemory& fused, memory::ContextMemory& explicit_path,
+                                               const std::vector<std::int64_t>& chunks) {
+  std::int64_t total = 0;
+  for (auto n : chunks) total += n;
+  auto opts = at::TensorOptions().device(at::kCUDA).dtype(at::kBFloat16);
+  auto q = at::randn({1, 8, total, 64}, opts), k = at::randn({1, 2, total, 64}, opts),
+       v = at::randn({1, 2, total, 64}, opts);
+  const auto got = run_chunks(fused, q, k, v, chunks);
+  compat::set_fused_attention(false);
+  const auto expected = run_chunks(explicit_path, q, k, v, chunks);
+  compat::set_fused_attention(true);
+  return max_abs(got.to(at::kFloat), expected.to(at::kFloat));
+}
+
 // The documented policy, written plainly: a list in the order blocks entered the cache; a
 // retrieval evicts the lowest scores first (ties: earliest entered), never a block it retrieves.
 struct CacheModel {
@@ -179,18 +195,9 @@ class TestMemoryProperties : public QObject {
     a.n_local = 96;
     a.n_init = 8;
     const std::vector<std::int64_t> chunks{40, 50, 13, 200, 64, 300, 1, 1, 30};
-    std::int64_t total = 0;
-    for (auto n : chunks) total += n;
-    auto opts = at::TensorOptions().device(at::kCUDA).dtype(at::kBFloat16);
-    auto q = at::randn({1, 8, total, 64}, opts), k = at::randn({1, 2, total, 64}, opts),
-         v = at::randn({1, 2, total, 64}, opts);
     auto fused_memory = memory::make_memory(a, 0, rope, std::nullopt, at::kCUDA);
     auto explicit_memory = memory::make_memory(a, 0, rope, std::nullopt, at::kCUDA);
-    const auto fused = run_chunks(*fused_memory, q, k, v, chunks);
-    compat::set_fused_attention(false);
-    const auto expected = run_chunks(*explicit_memory, q, k, v, chunks);
-    compat::set_fused_attention(true);
-    const double err = max_abs(fused.to(at::kFloat), expected.to(at::kFloat));
+    const double err = fused_against_explicit(*fused_memory, *explicit_memory, chunks);
     qInfo("fused vs explicit, bf16: max |diff| %.3g", err);
     QVERIFY2(err < 3e-2, qPrintable(QString::number(err)));
 #else
@@ -464,23 +471,14 @@ class TestMemoryProperties : public QObject {
     a.max_cached_block = 8;
     a.question_weight = 2;
     const std::vector<std::int64_t> chunks{512, 512, 300, 1, 1, 700};
-    std::int64_t total = 0;
-    for (auto n : chunks) total += n;
-    auto opts = at::TensorOptions().device(at::kCUDA).dtype(at::kBFloat16);
-    auto q = at::randn({1, 8, total, 64}, opts), k = at::randn({1, 2, total, 64}, opts),
-         v = at::randn({1, 2, total, 64}, opts);
     const std::optional<memory::QuestionSpan> span{{40, 60}};
     memory::BlockMemory fused_memory(rope, a, span, at::kCUDA), explicit_memory(rope, a, span, at::kCUDA);
-    const auto fused = run_chunks(fused_memory, q, k, v, chunks);
-    compat::set_fused_attention(false);
-    const auto expected = run_chunks(explicit_memory, q, k, v, chunks);
-    compat::set_fused_attention(true);
+    const double err = fused_against_explicit(fused_memory, explicit_memory, chunks);
     std::size_t same = 0;
     const auto& rf = fused_memory.retrievals();
     const auto& re = explicit_memory.retrievals();
     QCOMPARE(rf.size(), re.size());
     for (std::size_t i = 0; i < rf.size(); ++i) same += rf[i].blocks == re[i].blocks;
-    const double err = max_abs(fused.to(at::kFloat), expected.to(at::kFloat));
     qInfo("fused vs explicit, bf16: max |diff| %.3g, %zu of %zu retrievals identical, %lld of them fused", err, same,
           rf.size(), (long long)fused_memory.fused_blocks());
     QCOMPARE(explicit_memory.fused_blocks(), std::int64_t(0));
