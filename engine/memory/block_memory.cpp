@@ -9,8 +9,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <tuple>
 #include <optional>
+#include <tuple>
 
 namespace qread::memory {
 
