@@ -44,7 +44,7 @@ BlockMemory::BlockMemory(const model::Rope& rope, const AttentionConfig& config,
 void BlockMemory::reset() {
   store_.clear();
   local_k_ = local_v_ = rest_k_ = rest_v_ = rest_score_ = init_k_ = init_v_ = repr_ = question_ = local_mask_ =
-      local_hidden_ = at::Tensor();
+      at::Tensor();
   rest_begin_ = rest_end_ = rest_origin_ = length_ = fused_blocks_ = 0;
   init_full_ = false;
   retrievals_.clear();
@@ -141,10 +141,8 @@ std::pair<at::Tensor, at::Tensor> BlockMemory::attend_execution_block(const at::
   // Stage 1: the local window, rotated by relative position inside it. Execution blocks after
   // the first ones share one shape: its mask is made once per layer.
   auto local_q = rope_.apply(q, len_k - len_q), local_kr = rope_.apply(local_k, 0);
-  if (!local_mask_.defined() || local_mask_.size(0) != len_q || local_mask_.size(1) != len_k) {
+  if (!local_mask_.defined() || local_mask_.size(0) != len_q || local_mask_.size(1) != len_k)
     local_mask_ = window_mask(len_q, len_k, len_k - len_q, n_local, q.device());
-    local_hidden_ = local_mask_.logical_not();
-  }
 
   // Stage 2: retrieved blocks, init tokens and the remainder outside the window, unrotated.
   scope.emplace("blocks: select");
@@ -173,6 +171,7 @@ std::pair<at::Tensor, at::Tensor> BlockMemory::attend_execution_block(const at::
   // The reference's mask for this stage: dist = i - j + remainder length + rest_offset >= n_local,
   // that is, query i sees global key j when j <= i + visible_shift.
   const std::int64_t visible_shift = rest_k_.size(2) + rest_offset - n_local;
+  scope.emplace("blocks: fused stages");
   if (auto fused = fused_execution_block(local_q, local_kr, local_v, global_q, global_k, global_v, visible_shift))
     return *fused;
 
@@ -212,7 +211,6 @@ std::optional<std::pair<at::Tensor, at::Tensor>> BlockMemory::fused_execution_bl
       (!unmasked && visible_shift != keys - len_q))
     return std::nullopt;
   const double scale = 1.0 / std::sqrt(double(dim_));
-  PhaseScope scope("blocks: fused stages");
   auto local = compat::flash_attention(local_q, local_k, local_v, true, config_.n_local, scale);
   if (!local) return std::nullopt;
   auto [out, lse] = *local;
@@ -221,21 +219,17 @@ std::optional<std::pair<at::Tensor, at::Tensor>> BlockMemory::fused_execution_bl
     // the next, and cuDNN plans per shape (decode 23 -> 33-78 ms/token with it).
     auto global = compat::flash_attention(global_q, global_k, global_v, !unmasked, 0, scale, /*allow_cudnn=*/false);
     if (!global) return std::nullopt;
-    auto merged = model::fused_merge_attention(out, lse, global->first, global->second);
-    std::tie(out, lse) = merged.first.defined()
-                             ? merged
-                             : compat::merge_attention(out, lse, global->first, global->second);
+    std::tie(out, lse) = merge_attention(out, lse, global->first, global->second);
   }
   // The window keys' attention: exp(scale * q.k - lse) over the queries whose window holds them.
+  // Only as a kernel: a build with flash attention but without our kernels (QREAD_CUDA off)
+  // takes the explicit stages.
   const std::int64_t group = heads_ / kv_heads_;
   auto logits = at::matmul(local_q.reshape({kv_heads_, group * len_q, dim_}),
                            local_k.reshape({kv_heads_, len_k, dim_}).transpose(1, 2))
                     .view({heads_, len_q, len_k});
   auto received = model::fused_window_attention_received(logits, lse, len_k - len_q, config_.n_local, scale);
-  if (!received.defined()) {
-    auto p = at::exp(logits.to(at::kFloat).mul_(scale).sub_(lse.view({heads_, len_q, 1})));
-    received = p.masked_fill_(local_hidden_, 0.0).sum(1);
-  }
+  if (!received.defined()) return std::nullopt;
   ++fused_blocks_;
   return std::make_pair(out, received);
 }

@@ -93,7 +93,7 @@ class BlockMemory : public ContextMemory {
   bool init_full_ = false;
   at::Tensor repr_;                      // [capacity, Hq * D]; rows [0, blocks) valid
   at::Tensor question_;                  // [Hq * D]
-  at::Tensor local_mask_, local_hidden_;  // the last local window mask and its negation (by shape)
+  at::Tensor local_mask_;                // the last local window mask (it depends on the shape only)
   std::int64_t length_ = 0, fused_blocks_ = 0;
   std::vector<Retrieval> retrievals_;
   std::vector<at::Tensor> pending_;  // ids not read back yet, for the last retrievals' -1 entries

@@ -104,11 +104,10 @@ void BlockStore::clear() {
   if (on_device_ && policy_ && !starts_.empty()) synchronize_device();
   prefetch_.reset();
   starts_.clear();
-  host_k_.clear();
-  host_v_.clear();
-  arenas_.clear();
-  cache_k_ = cache_v_ = arena_k_ = arena_v_ = at::Tensor();
-  arena_used_ = arena_k_address_ = arena_v_address_ = block_bytes_ = 0;
+  arenas_k_.clear();
+  arenas_v_.clear();
+  cache_k_ = cache_v_ = at::Tensor();
+  arena_k_address_ = arena_v_address_ = block_bytes_ = 0;
   policy_ = std::make_unique<Policy>();
   auto longs = at::TensorOptions().dtype(at::kLong).device(device_);
   policy_->slot_block = at::full({capacity_}, -1, longs);
@@ -141,18 +140,15 @@ void BlockStore::next_arena(const at::Tensor& like, std::int64_t block) {
   // blocks leaving the window are one strided copy (a row per head) from the device.
   const std::vector<std::int64_t> shape{like.size(1), kArenaBlocks * block, like.size(3)};
   auto options = like.options().device(at::kCPU).pinned_memory(on_device_);
-  if (prefetch_ && prefetch_->shape == shape && prefetch_->dtype == like.scalar_type())
-    std::tie(arena_k_, arena_v_) = prefetch_->arenas.get();  // rethrows the helper's failure
-  else
-    std::tie(arena_k_, arena_v_) = make_arena(shape, options);
-  // Blocks live in their arena until clear(); on CUDA nothing else refers to it.
-  arenas_.push_back(arena_k_);
-  arenas_.push_back(arena_v_);
-  arena_used_ = 0;
+  auto [arena_k, arena_v] = prefetch_ && prefetch_->shape == shape && prefetch_->dtype == like.scalar_type()
+                                ? prefetch_->arenas.get()  // rethrows the helper's failure
+                                : make_arena(shape, options);
   if (on_device_) {
-    arena_k_address_ = device_address(arena_k_);
-    arena_v_address_ = device_address(arena_v_);
+    arena_k_address_ = device_address(arena_k);
+    arena_v_address_ = device_address(arena_v);
   }
+  arenas_k_.push_back(std::move(arena_k));
+  arenas_v_.push_back(std::move(arena_v));
   // Page-locking memory costs about as much as copying it (more on some virtual machines),
   // and blocks leave the window at every execution block: the next arena is made on a helper
   // thread meanwhile, as data loaders pin their batches. It costs one arena of host memory
@@ -173,10 +169,15 @@ std::int64_t BlockStore::add_blocks(const at::Tensor& k, const at::Tensor& v, st
   const auto first = size();
   grow_tables(first + n);
   for (std::int64_t done = 0; done < n;) {
-    if (!arena_k_.defined() || arena_used_ == kArenaBlocks) next_arena(k, block);
-    const std::int64_t m = std::min(n - done, kArenaBlocks - arena_used_);
-    auto room_k = arena_k_.narrow(1, arena_used_ * block, m * block);
-    auto room_v = arena_v_.narrow(1, arena_used_ * block, m * block);
+    // Arenas fill up in order: block b is block b % kArenaBlocks of arena b / kArenaBlocks.
+    std::int64_t used = size() - kArenaBlocks * (std::int64_t(arenas_k_.size()) - 1);
+    if (arenas_k_.empty() || used == kArenaBlocks) {
+      next_arena(k, block);
+      used = 0;
+    }
+    const std::int64_t m = std::min(n - done, kArenaBlocks - used);
+    auto room_k = arenas_k_.back().narrow(1, used * block, m * block);
+    auto room_v = arenas_v_.back().narrow(1, used * block, m * block);
     auto part_k = k.select(0, 0).narrow(1, done * block, m * block);
     auto part_v = v.select(0, 0).narrow(1, done * block, m * block);
     if (on_device_) {
@@ -187,23 +188,18 @@ std::int64_t BlockStore::add_blocks(const at::Tensor& k, const at::Tensor& v, st
         kernels::copy_rows_async(room.data_ptr(), room.stride(0) * element, part.data_ptr(), part.stride(0) * element,
                                  m * block * dim * element, part.size(0), current_stream());
       }
+      // Where the copy kernel finds each block (the arena's head stride is the same for all).
+      for (std::int64_t i = 0; i < m; ++i) {
+        const std::int64_t offset = (used + i) * block * dim * element;
+        policy_->host_k.data_ptr<std::int64_t>()[first + done + i] = arena_k_address_ + offset;
+        policy_->host_v.data_ptr<std::int64_t>()[first + done + i] = arena_v_address_ + offset;
+      }
 #endif
     } else {
       room_k.copy_(part_k);
       room_v.copy_(part_v);
     }
-    const std::int64_t head_offset = arena_used_ * block * dim * element;
-    for (std::int64_t i = 0; i < m; ++i) {
-      starts_.push_back(start + (done + i) * block);
-      if (!on_device_) {  // the CPU retrieval concatenates views; CUDA reads the address tables
-        host_k_.push_back(room_k.narrow(1, i * block, block).unsqueeze(0));
-        host_v_.push_back(room_v.narrow(1, i * block, block).unsqueeze(0));
-      } else {
-        policy_->host_k.data_ptr<std::int64_t>()[first + done + i] = arena_k_address_ + head_offset + i * block * dim * element;
-        policy_->host_v.data_ptr<std::int64_t>()[first + done + i] = arena_v_address_ + head_offset + i * block * dim * element;
-      }
-    }
-    arena_used_ += m;
+    for (std::int64_t i = 0; i < m; ++i) starts_.push_back(start + (done + i) * block);
     done += m;
   }
   return first;
@@ -246,19 +242,23 @@ std::pair<at::Tensor, at::Tensor> BlockStore::retrieve(const at::Tensor& ids) {
     std::vector<std::int64_t> slot(std::size_t(n), 0);
     std::vector<std::uint8_t> missed(std::size_t(n), 0);
     kernels::block_cache_retrieve(policy_->state(), id, n, lru, slot.data(), missed.data());
+    // The blocks as views into their arenas, one after another per head.
+    const std::int64_t block = arenas_k_.front().size(1) / kArenaBlocks;
     std::vector<at::Tensor> ks, vs;
     for (std::int64_t i = 0; i < n; ++i) {
-      ks.push_back(host_k_[std::size_t(id[i])]);
-      vs.push_back(host_v_[std::size_t(id[i])]);
+      const auto arena = std::size_t(id[i] / kArenaBlocks);
+      const std::int64_t first_token = id[i] % kArenaBlocks * block;
+      ks.push_back(arenas_k_[arena].narrow(1, first_token, block));
+      vs.push_back(arenas_v_[arena].narrow(1, first_token, block));
     }
-    return {at::cat(ks, 2), at::cat(vs, 2)};
+    return {at::cat(ks, 1).unsqueeze(0), at::cat(vs, 1).unsqueeze(0)};
   }
 #ifdef QREAD_WITH_CUDA
-  // Arenas are [Hkv, kArenaBlocks * block, D].
-  const std::int64_t kv_heads = arena_k_.size(0), block = arena_k_.size(1) / kArenaBlocks, dim = arena_k_.size(2);
-  const auto element = std::int64_t(arena_k_.element_size());
+  const at::Tensor& arena = arenas_k_.front();  // [Hkv, kArenaBlocks * block, D], as all arenas
+  const std::int64_t kv_heads = arena.size(0), block = arena.size(1) / kArenaBlocks, dim = arena.size(2);
+  const auto element = std::int64_t(arena.element_size());
   if (!cache_k_.defined()) {
-    auto options = arena_k_.options().device(device_).pinned_memory(false);
+    auto options = arena.options().device(device_).pinned_memory(false);
     cache_k_ = at::empty({capacity_, kv_heads, block, dim}, options);
     cache_v_ = at::empty({capacity_, kv_heads, block, dim}, options);
   }
@@ -271,7 +271,7 @@ std::pair<at::Tensor, at::Tensor> BlockStore::retrieve(const at::Tensor& ids) {
                                      slot.data_ptr<std::int64_t>(), missed.data_ptr<std::uint8_t>(),
                                      policy_->host_k.data_ptr<std::int64_t>(),
                                      policy_->host_v.data_ptr<std::int64_t>(),
-                                     arena_k_.stride(0) * element, cache_k_.data_ptr(), cache_v_.data_ptr(),
+                                     arena.stride(0) * element, cache_k_.data_ptr(), cache_v_.data_ptr(),
                                      out_k.data_ptr(), out_v.data_ptr(), kv_heads, block * dim * element,
                                      current_stream());
   return {out_k, out_v};

@@ -77,12 +77,11 @@ class BlockStore {
   at::Device device_;
   bool on_device_;  // blocks are copied to a separate device cache (CUDA), not used in place
   std::vector<std::int64_t> starts_;
-  std::vector<at::Tensor> host_k_, host_v_;  // CPU: per block, [1, Hkv, block, D] views into the arenas
   at::Tensor cache_k_, cache_v_;  // [capacity, Hkv, block_size, D] on the device
-  at::Tensor arena_k_, arena_v_;  // [Hkv, kArenaBlocks * block_size, D] host; blocks from arena_used_ on free
-  std::vector<at::Tensor> arenas_;  // every arena made since clear()
-  std::int64_t arena_k_address_ = 0, arena_v_address_ = 0;
-  std::int64_t arena_used_ = 0;
+  // Host arenas, [Hkv, kArenaBlocks * block_size, D] each, filled in order: block b is block
+  // b % kArenaBlocks of arena b / kArenaBlocks. All live until clear() (the device reads them).
+  std::vector<at::Tensor> arenas_k_, arenas_v_;
+  std::int64_t arena_k_address_ = 0, arena_v_address_ = 0;  // the last arena's device addresses
   std::int64_t block_bytes_ = 0;  // keys of one block
 };
 

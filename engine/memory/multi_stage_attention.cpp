@@ -1,5 +1,8 @@
 #include "memory/multi_stage_attention.hpp"
 
+#include "common/torch_compat.hpp"
+#include "model/fused_ops.hpp"
+
 #include <ATen/ATen.h>
 
 #include <cmath>
@@ -64,6 +67,12 @@ at::Tensor MultiStageAttention::finish() {
   }
   if (!out.defined()) out = at::zeros({kv_heads_, group * queries_, dim_}, p.options().dtype(dtype_));
   return out.view({1, heads_, queries_, dim_}).to(dtype_);
+}
+
+std::pair<at::Tensor, at::Tensor> merge_attention(const at::Tensor& out_a, const at::Tensor& lse_a,
+                                                  const at::Tensor& out_b, const at::Tensor& lse_b) {
+  auto fused = model::fused_merge_attention(out_a, lse_a, out_b, lse_b);
+  return fused.first.defined() ? fused : compat::merge_attention(out_a, lse_a, out_b, lse_b);
 }
 
 }  // namespace qread::memory

@@ -7,6 +7,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <utility>
 #include <vector>
 
 namespace qread::memory {
@@ -45,5 +46,10 @@ at::Tensor window_mask(std::int64_t queries, std::int64_t keys, std::int64_t off
                        const at::Device& device);
 at::Tensor complement_window_mask(std::int64_t queries, std::int64_t keys, std::int64_t offset,
                                   std::int64_t width, const at::Device& device);
+
+// Two attention results over disjoint key sets of the same queries merged by their log-sum-exps
+// (compat::merge_attention), in one kernel where it applies (CUDA): {out, lse}.
+std::pair<at::Tensor, at::Tensor> merge_attention(const at::Tensor& out_a, const at::Tensor& lse_a,
+                                                  const at::Tensor& out_b, const at::Tensor& lse_b);
 
 }  // namespace qread::memory

@@ -35,10 +35,10 @@ struct Totals {
   std::map<std::string, std::pair<double, long>> phases;  // seconds, calls
   ~Totals() {
     if (phases.empty()) return;
-    double all = 0;
-    for (const auto& [name, t] : phases) all += t.first;
-    std::fprintf(stderr, "QREAD_PROFILE (%s): %.3f s in the context memories' phases\n",
-                 mode() == Mode::sync ? "device synchronised after each phase" : "host time", all);
+    // Phases nest ("attention (all)" holds the "blocks: ..." phases, "blocks: absorb" holds
+    // "absorb: ..."), so the times are not summed.
+    std::fprintf(stderr, "QREAD_PROFILE (%s), time per phase (nested phases are within their parents):\n",
+                 mode() == Mode::sync ? "device synchronised after each phase" : "host time");
     for (const auto& [name, t] : phases)
       std::fprintf(stderr, "  %-24s %9.3f s %8ld calls %9.1f us/call\n", name.c_str(), t.first, t.second,
                    1e6 * t.first / double(t.second));

@@ -36,7 +36,7 @@ at::Tensor SinkWindowMemory::fused_attend(const at::Tensor& q, const at::Tensor&
   auto out = at::matmul(probs.to(all_v.scalar_type()).view({kv_heads, group * t, sinks}),
                         all_v.narrow(2, 0, sinks).reshape({kv_heads, sinks, dim}))
                  .view({1, heads, t, dim});
-  return compat::merge_attention(local->first, local->second, out, lse.unsqueeze(0)).first;
+  return merge_attention(local->first, local->second, out, lse.unsqueeze(0)).first;
 }
 
 at::Tensor SinkWindowMemory::attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
