@@ -32,6 +32,25 @@ at::Tensor block_representatives(const at::Tensor& keys, const at::Tensor& score
       .reshape({n, heads * dim});
 }
 
+at::Tensor execution_block_means(const at::Tensor& queries, std::int64_t exc) {
+  const auto q = queries.squeeze(0);  // [H, T, D]
+  const std::int64_t t = q.size(1), full = t / exc;
+  std::vector<at::Tensor> parts;
+  if (full > 0) parts.push_back(q.narrow(1, 0, full * exc).unflatten(1, {full, exc}).mean(2, false, at::kFloat));
+  if (t > full * exc) parts.push_back(q.narrow(1, full * exc, t - full * exc).mean(1, true, at::kFloat));
+  return (parts.size() == 1 ? parts.front() : at::cat(parts, 1)).transpose(0, 1);
+}
+
+at::Tensor select_blocks(const at::Tensor& repr, const at::Tensor& query, const at::Tensor& question, double weight,
+                         std::int64_t k, bool kernel) {
+  if (kernel)
+    if (auto ids = model::fused_select_blocks(repr, query, question, weight, k); ids.defined()) return ids;
+  auto scores = at::matmul(repr, query.reshape({-1}).to(repr.scalar_type()));
+  if (question.defined()) scores = scores + weight * at::matmul(repr, question);
+  // In ascending order, as the reference keeps them; they stay on the device (no waiting).
+  return std::get<0>(at::sort(std::get<1>(scores.topk(std::min(k, repr.size(0))))));
+}
+
 BlockMemory::BlockMemory(const model::Rope& rope, const AttentionConfig& config,
                          std::optional<QuestionSpan> question, const at::Device& device)
     : rope_(rope),
@@ -78,6 +97,7 @@ at::Tensor BlockMemory::attend(const at::Tensor& q, const at::Tensor& k, const a
   rest_score_ = at::cat({rest_score_, at::zeros({heads_, t}, rest_score_.options())}, 1);
   // Global queries all sit at the one angle of position n_local - 1.
   const auto global_q = rope_.apply_one(q, n_local - 1);
+  const auto mean_queries = execution_block_means(global_q, exc);
   setup_scope.reset();
 
   std::vector<at::Tensor> outputs;
@@ -88,7 +108,7 @@ at::Tensor BlockMemory::attend(const at::Tensor& q, const at::Tensor& k, const a
     retrievals_.push_back({length_ + st, {}});
     auto [out, local_score] = attend_execution_block(
         q.narrow(2, st, ed - st), local_k_.narrow(2, kv_st, kv_ed - kv_st),
-        local_v_.narrow(2, kv_st, kv_ed - kv_st), global_q.narrow(2, st, ed - st));
+        local_v_.narrow(2, kv_st, kv_ed - kv_st), global_q.narrow(2, st, ed - st), mean_queries[st / exc]);
     outputs.push_back(out);
     PhaseScope absorb_scope("blocks: absorb");
     absorb(ed - st, local_score, global_q);
@@ -108,17 +128,6 @@ at::Tensor BlockMemory::attend(const at::Tensor& q, const at::Tensor& k, const a
   return outputs.size() == 1 ? outputs.front() : at::cat(outputs, 2);
 }
 
-at::Tensor BlockMemory::select_blocks(const at::Tensor& global_q) {
-  const std::int64_t blocks = store_.size();
-  if (blocks == 0) return {};
-  auto mean_query = global_q.mean(2).reshape({heads_ * dim_});  // [Hq * D]
-  auto keys = repr_.narrow(0, 0, blocks);
-  auto scores = at::matmul(keys, mean_query);
-  if (query_aware_ && question_.defined()) scores = scores + config_.question_weight * at::matmul(keys, question_);
-  // In ascending order, as the reference keeps them; they stay on the device (no waiting).
-  return std::get<0>(at::sort(std::get<1>(scores.topk(std::min(config_.topk, blocks)))));
-}
-
 const std::vector<Retrieval>& BlockMemory::retrievals() {
   if (!pending_.empty()) {
     auto ids = at::cat(pending_).to(at::kCPU);
@@ -135,7 +144,8 @@ const std::vector<Retrieval>& BlockMemory::retrievals() {
 std::pair<at::Tensor, at::Tensor> BlockMemory::attend_execution_block(const at::Tensor& q,
                                                                       const at::Tensor& local_k,
                                                                       const at::Tensor& local_v,
-                                                                      const at::Tensor& global_q) {
+                                                                      const at::Tensor& global_q,
+                                                                      const at::Tensor& mean_query) {
   const std::int64_t len_q = q.size(2), len_k = local_k.size(2), n_local = config_.n_local;
   std::optional<PhaseScope> scope(std::in_place, "blocks: local stage");
   // Stage 1: the local window, rotated by relative position inside it. Execution blocks after
@@ -146,7 +156,10 @@ std::pair<at::Tensor, at::Tensor> BlockMemory::attend_execution_block(const at::
 
   // Stage 2: retrieved blocks, init tokens and the remainder outside the window, unrotated.
   scope.emplace("blocks: select");
-  const auto ids = select_blocks(global_q);
+  const auto ids = store_.size() == 0
+                       ? at::Tensor()
+                       : select_blocks(representative_keys(), mean_query,
+                                       query_aware_ ? question_ : at::Tensor(), config_.question_weight, config_.topk);
   const std::int64_t chosen = ids.defined() ? ids.numel() : 0;
   if (chosen > 0) {
     // Ids are read back only when someone asks for the retrievals (no waiting per block).

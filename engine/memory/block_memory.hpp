@@ -38,6 +38,18 @@ struct Retrieval {
 at::Tensor block_representatives(const at::Tensor& keys, const at::Tensor& scores, std::int64_t n, std::int64_t r,
                                  bool kernel = true);
 
+// The mean query of each execution block of exc queries (the last one may be shorter), in
+// float: queries [1, H, T, D] -> [ceil(T / exc), H, D].
+at::Tensor execution_block_means(const at::Tensor& queries, std::int64_t exc);
+
+// The blocks an execution block retrieves: the ids of the min(k, n) rows of repr ([n, Hq * D])
+// that score highest against the execution block's mean query (float [Hq, D], one row of
+// execution_block_means) plus `weight` times the question vector ([Hq * D]; undefined for
+// InfLLM), ascending, int64 on repr's device. On CUDA two kernels (scores in float, ties to the
+// lower id); kernel = false forces the reference's tensor ops (scores in repr's type).
+at::Tensor select_blocks(const at::Tensor& repr, const at::Tensor& query, const at::Tensor& question, double weight,
+                         std::int64_t k, bool kernel = true);
+
 class BlockMemory : public ContextMemory {
  public:
   // `question` is used only when `question_weight` applies (Q-LLM); InfLLM passes none.
@@ -63,16 +75,15 @@ class BlockMemory : public ContextMemory {
   at::Tensor representative_keys() const;
 
  private:
-  // The output for one execution block and the local attention its window keys received.
+  // The output for one execution block and the local attention its window keys received;
+  // mean_query: the execution block's row of execution_block_means.
   std::pair<at::Tensor, at::Tensor> attend_execution_block(const at::Tensor& q, const at::Tensor& local_k,
-                                                           const at::Tensor& local_v, const at::Tensor& global_q);
+                                                           const at::Tensor& local_v, const at::Tensor& global_q,
+                                                           const at::Tensor& mean_query);
   // The same by flash attention (CUDA), when it applies; nothing otherwise.
   std::optional<std::pair<at::Tensor, at::Tensor>> fused_execution_block(
       const at::Tensor& local_q, const at::Tensor& local_k, const at::Tensor& local_v, const at::Tensor& global_q,
       const at::Tensor& global_k, const at::Tensor& global_v, std::int64_t visible_shift);
-  // The ids of the blocks to retrieve, int64 [<= topk] ascending on the device; undefined when
-  // there are no blocks yet.
-  at::Tensor select_blocks(const at::Tensor& global_q);
   void absorb(std::int64_t exec_length, const at::Tensor& local_score, const at::Tensor& chunk_global_q);
   void set_question(const at::Tensor& chunk_global_q);
 

@@ -182,17 +182,19 @@ std::int64_t BlockStore::add_blocks(const at::Tensor& k, const at::Tensor& v, st
     auto part_v = v.select(0, 0).narrow(1, done * block, m * block);
     if (on_device_) {
 #ifdef QREAD_WITH_CUDA
-      // One strided copy per tensor, straight from the device layout (no contiguous staging).
-      for (auto [room, part] : {std::pair{room_k, part_k}, std::pair{room_v, part_v}}) {
+      // One strided copy per tensor, straight from the device layout (no contiguous staging), by
+      // a kernel writing to the arena's device address (a cudaMemcpy2DAsync would wait while the
+      // helper thread page-locks the next arena).
+      const std::int64_t offset = used * block * dim * element;
+      for (auto [address, part] : {std::pair{arena_k_address_, part_k}, std::pair{arena_v_address_, part_v}}) {
         if (part.stride(2) != 1 || part.stride(1) != dim) part = part.contiguous();
-        kernels::copy_rows_async(room.data_ptr(), room.stride(0) * element, part.data_ptr(), part.stride(0) * element,
-                                 m * block * dim * element, part.size(0), current_stream());
+        kernels::copy_rows_cuda(reinterpret_cast<void*>(address + offset), room_k.stride(0) * element, part.data_ptr(),
+                                part.stride(0) * element, m * block * dim * element, part.size(0), current_stream());
       }
-      // Where the copy kernel finds each block (the arena's head stride is the same for all).
+      // Where the retrieval's copy kernel finds each block (the arena's head stride is the same for all).
       for (std::int64_t i = 0; i < m; ++i) {
-        const std::int64_t offset = (used + i) * block * dim * element;
-        policy_->host_k.data_ptr<std::int64_t>()[first + done + i] = arena_k_address_ + offset;
-        policy_->host_v.data_ptr<std::int64_t>()[first + done + i] = arena_v_address_ + offset;
+        policy_->host_k.data_ptr<std::int64_t>()[first + done + i] = arena_k_address_ + offset + i * block * dim * element;
+        policy_->host_v.data_ptr<std::int64_t>()[first + done + i] = arena_v_address_ + offset + i * block * dim * element;
       }
 #endif
     } else {

@@ -92,7 +92,29 @@ at::Tensor fused_window_attention_received(const at::Tensor& logits, const at::T
                                           float(scale), type, c10::cuda::getCurrentCUDAStream().stream());
   return score;
 }
+
+at::Tensor fused_select_blocks(const at::Tensor& repr, const at::Tensor& query, const at::Tensor& question,
+                               double weight, std::int64_t k) {
+  kernels::ElementType type;
+  const std::int64_t n = repr.size(0);
+  if (!repr.is_cuda() || repr.dim() != 2 || repr.stride(1) != 1 || repr.stride(0) != repr.size(1) ||
+      !element_type(repr.scalar_type(), type) || query.scalar_type() != at::kFloat || query.dim() != 2 ||
+      query.stride(1) != 1 || query.numel() != repr.size(1) || k > 1024 ||
+      (question.defined() &&
+       (!question.is_contiguous() || question.scalar_type() != repr.scalar_type() || question.numel() != repr.size(1))))
+    return {};
+  auto ids = at::empty({std::min(k, n)}, repr.options().dtype(at::kLong));
+  auto scratch = at::empty({n}, repr.options().dtype(at::kFloat));
+  kernels::select_blocks_cuda(repr.data_ptr(), n, query.size(0), query.size(1), query.data_ptr<float>(),
+                              query.stride(0), question.defined() ? question.data_ptr() : nullptr, float(weight), k,
+                              scratch.data_ptr<float>(), ids.data_ptr<std::int64_t>(), type,
+                              c10::cuda::getCurrentCUDAStream().stream());
+  return ids;
+}
 #else
+at::Tensor fused_select_blocks(const at::Tensor&, const at::Tensor&, const at::Tensor&, double, std::int64_t) {
+  return {};
+}
 at::Tensor fused_rms_norm(const at::Tensor&, const at::Tensor&, double) { return {}; }
 at::Tensor fused_rope(const at::Tensor&, const at::Tensor&, const at::Tensor&) { return {}; }
 at::Tensor fused_block_representatives(const at::Tensor&, const at::Tensor&, std::int64_t, std::int64_t) { return {}; }

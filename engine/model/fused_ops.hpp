@@ -26,5 +26,10 @@ std::pair<at::Tensor, at::Tensor> fused_merge_attention(const at::Tensor& out_a,
 // their scaled scores); query i sees key j when 0 <= i - j + offset < window. Returns float [H, Tk].
 at::Tensor fused_window_attention_received(const at::Tensor& logits, const at::Tensor& lse, std::int64_t offset,
                                            std::int64_t window, double scale);
+// Block choice (memory::select_blocks) in two kernels: repr [n, Hq * D] with rows contiguous,
+// query float [Hq, D] with stride(1) == 1, question [Hq * D] contiguous of repr's type, or
+// undefined. Returns the ids of the min(k, n) best scores (int64, ascending).
+at::Tensor fused_select_blocks(const at::Tensor& repr, const at::Tensor& query, const at::Tensor& question,
+                               double weight, std::int64_t k);
 
 }  // namespace qread::model

@@ -2,6 +2,8 @@
 // must see its own updates in order); the copies run on a grid of (block, head, keys|values),
 // 16 bytes per thread and step where the addresses allow. Representative keys: one thread block
 // per (memory block, query head) picks the top r scores by repeated arg-max, then averages.
+// Block selection: a warp per block scores it, then one thread block picks the top k the same way.
+// Copies to host memory are kernels writing through the memory's device address.
 #include "qread/kernels/block_cache.hpp"
 
 #include "element_access.cuh"
@@ -9,6 +11,8 @@
 #include <cuda_runtime.h>
 #include <sys/mman.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include <cfloat>
@@ -63,6 +67,87 @@ __global__ void gather_kernel(const std::int64_t* ids, std::int64_t n, const std
     copy_run<uint4>(src, dst, also, row_bytes);
   else
     copy_run<char>(src, dst, also, row_bytes);
+}
+
+__global__ void copy_rows_kernel(const char* src, std::int64_t src_pitch, char* dst, std::int64_t dst_pitch,
+                                 std::int64_t width) {
+  const char* s = src + blockIdx.x * src_pitch;
+  char* d = dst + blockIdx.x * dst_pitch;
+  const std::int64_t step = std::int64_t(gridDim.y) * blockDim.x, first = blockIdx.y * blockDim.x + threadIdx.x;
+  const auto aligned = [](const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; };
+  if (width % 16 == 0 && aligned(s) && aligned(d)) {
+    const auto* s4 = reinterpret_cast<const uint4*>(s);
+    auto* d4 = reinterpret_cast<uint4*>(d);
+    for (std::int64_t i = first; i < width / 16; i += step) d4[i] = s4[i];
+  } else {
+    for (std::int64_t i = first; i < width; i += step) d[i] = s[i];
+  }
+}
+
+constexpr int kScoreWarps = 8, kTopThreads = 256, kMaxSelected = 1024;
+
+// One warp per block: its representative row against the (question-weighted) mean query.
+template <typename T>
+__global__ void block_scores_kernel(const T* __restrict__ repr, std::int64_t n, std::int64_t heads, std::int64_t dim,
+                                    const float* __restrict__ query, std::int64_t query_head_stride,
+                                    const T* __restrict__ question, float weight, float* __restrict__ scores) {
+  const std::int64_t b = std::int64_t(blockIdx.x) * kScoreWarps + threadIdx.x / 32;
+  if (b >= n) return;
+  const int lane = threadIdx.x % 32;
+  const std::int64_t width = heads * dim;
+  const T* row = repr + b * width;
+  float sum = 0.f;
+  for (std::int64_t c = lane; c < width; c += 32) {
+    float q = query[(c / dim) * query_head_stride + c % dim];
+    if (question) q += weight * to_float(question[c]);
+    sum += to_float(row[c]) * q;
+  }
+  for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_down_sync(0xffffffffu, sum, offset);
+  if (lane == 0) scores[b] = isnan(sum) ? -INFINITY : sum;
+}
+
+// One thread block: k rounds of arg-max (ties to the lower id), a chosen score marked NaN; then
+// the ids sorted ascending.
+__global__ void top_blocks_kernel(float* scores, std::int64_t n, std::int64_t k, std::int64_t* ids) {
+  __shared__ float best_value[kTopThreads / 32];
+  __shared__ int best_index[kTopThreads / 32];
+  __shared__ int chosen[kMaxSelected];
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const auto better = [](float v, int x, float value, int index) {
+    return x >= 0 && (index < 0 || v > value || (v == value && x < index));
+  };
+  for (std::int64_t j = 0; j < k; ++j) {
+    float value = -INFINITY;
+    int index = -1;
+    for (std::int64_t b = threadIdx.x; b < n; b += blockDim.x) {
+      const float v = scores[b];
+      if (!isnan(v) && better(v, int(b), value, index)) value = v, index = int(b);
+    }
+    for (int offset = 16; offset > 0; offset /= 2) {
+      const float v = __shfl_down_sync(0xffffffffu, value, offset);
+      const int x = __shfl_down_sync(0xffffffffu, index, offset);
+      if (better(v, x, value, index)) value = v, index = x;
+    }
+    if (lane == 0) best_value[warp] = value, best_index[warp] = index;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      for (int w = 1; w < kTopThreads / 32; ++w)
+        if (better(best_value[w], best_index[w], best_value[0], best_index[0]))
+          best_value[0] = best_value[w], best_index[0] = best_index[w];
+      chosen[j] = best_index[0];
+      scores[best_index[0]] = NAN;
+    }
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) {
+    for (std::int64_t i = 1; i < k; ++i)
+      for (std::int64_t j = i; j > 0 && chosen[j - 1] > chosen[j]; --j) {
+        const int t = chosen[j];
+        chosen[j] = chosen[j - 1];
+        chosen[j - 1] = t;
+      }
+    for (std::int64_t i = 0; i < k; ++i) ids[i] = chosen[i];
+  }
 }
 
 constexpr int kRepresentativeThreads = 128;
@@ -162,11 +247,45 @@ void free_pinned(void* memory, std::int64_t bytes) {
   munmap(memory, std::size_t(bytes));
 }
 
-void copy_rows_async(void* dst, std::int64_t dst_pitch, const void* src, std::int64_t src_pitch, std::int64_t width,
-                     std::int64_t rows, void* stream) {
-  check(cudaMemcpy2DAsync(dst, std::size_t(dst_pitch), src, std::size_t(src_pitch), std::size_t(width),
-                          std::size_t(rows), cudaMemcpyDefault, static_cast<cudaStream_t>(stream)),
-        "copy_rows_async");
+void copy_rows_cuda(void* dst, std::int64_t dst_pitch, const void* src, std::int64_t src_pitch, std::int64_t width,
+                    std::int64_t rows, void* stream) {
+  if (rows <= 0 || width <= 0) return;
+  if (rows > 65535) throw std::runtime_error("copy_rows_cuda: too many rows");
+  // Enough thread blocks per row to keep the copy at the link's rate (about 16 KB each).
+  const auto parts = static_cast<unsigned>(std::min<std::int64_t>(64, (width + 16383) / 16384));
+  copy_rows_kernel<<<dim3(static_cast<unsigned>(rows), parts), 256, 0, static_cast<cudaStream_t>(stream)>>>(
+      static_cast<const char*>(src), src_pitch, static_cast<char*>(dst), dst_pitch, width);
+  check(cudaGetLastError(), "copy_rows_cuda: launch");
+}
+
+void select_blocks_cuda(const void* repr, std::int64_t n, std::int64_t heads, std::int64_t dim, const float* query,
+                        std::int64_t query_head_stride, const void* question, float weight, std::int64_t k,
+                        float* scratch, std::int64_t* ids, ElementType type, void* stream) {
+  k = std::min(k, n);
+  if (k <= 0) return;
+  if (k > kMaxSelected || n > 0x7fffffff) throw std::runtime_error("select_blocks_cuda: k above 1024 or too many blocks");
+  auto s = static_cast<cudaStream_t>(stream);
+  const auto grid = static_cast<unsigned>((n + kScoreWarps - 1) / kScoreWarps);
+  switch (type) {
+    case ElementType::float32:
+      block_scores_kernel<float><<<grid, 32 * kScoreWarps, 0, s>>>(static_cast<const float*>(repr), n, heads, dim, query,
+                                                                   query_head_stride, static_cast<const float*>(question),
+                                                                   weight, scratch);
+      break;
+    case ElementType::bfloat16:
+      block_scores_kernel<__nv_bfloat16><<<grid, 32 * kScoreWarps, 0, s>>>(
+          static_cast<const __nv_bfloat16*>(repr), n, heads, dim, query, query_head_stride,
+          static_cast<const __nv_bfloat16*>(question), weight, scratch);
+      break;
+    case ElementType::float16:
+      block_scores_kernel<__half><<<grid, 32 * kScoreWarps, 0, s>>>(static_cast<const __half*>(repr), n, heads, dim,
+                                                                    query, query_head_stride,
+                                                                    static_cast<const __half*>(question), weight, scratch);
+      break;
+  }
+  check(cudaGetLastError(), "select_blocks_cuda: scores launch");
+  top_blocks_kernel<<<1, kTopThreads, 0, s>>>(scratch, n, k, ids);
+  check(cudaGetLastError(), "select_blocks_cuda: top-k launch");
 }
 
 void block_cache_retrieve_cuda(BlockCacheState state, const std::int64_t* ids, std::int64_t n, bool lru,

@@ -561,6 +561,65 @@ class TestMemoryProperties : public QObject {
     }
   }
 
+  void blockChoiceIsTopScoredBlocks() {
+    // execution_block_means and select_blocks against plain loops in double: the mean query of
+    // each execution block, then the k blocks whose representatives score highest against it
+    // plus the weighted question. On the CPU the tensor ops, on CUDA the kernels (bf16 inputs).
+    std::vector<at::Device> devices{at::kCPU};
+#ifdef QREAD_WITH_CUDA
+    if (at::hasCUDA()) devices.push_back(at::kCUDA);
+#endif
+    const std::int64_t heads = 4, dim = 16, exc = 8;
+    for (const auto& device : devices) {
+      const auto dtype = device.is_cuda() ? at::kBFloat16 : at::kFloat;
+      int compared = 0, near_ties = 0;
+      for (int trial = 0; trial < 40; ++trial) {
+        const std::int64_t n = 1 + std::int64_t(rng_() % 300), t = 1 + std::int64_t(rng_() % 40);
+        const std::int64_t k = std::vector<std::int64_t>{1, 3, 8, n + 2}[rng_() % 4];
+        const double weight = trial % 2 ? 2.5 : 0.0;
+        auto repr = at::randn({n, heads * dim}).to(dtype);
+        auto queries = at::randn({1, heads, t, dim}).to(dtype);
+        auto question = trial % 2 ? at::randn({heads * dim}).to(dtype) : at::Tensor();
+        auto means = memory::execution_block_means(queries.to(device), exc);
+        QCOMPARE(means.size(0), (t + exc - 1) / exc);
+        auto r = repr.to(at::kDouble), q = queries.to(at::kDouble);
+        for (std::int64_t e = 0; e < means.size(0); ++e) {
+          const std::int64_t first = e * exc, count = std::min(exc, t - first);
+          auto expected_mean = q[0].narrow(1, first, count).mean(1);  // [H, D]
+          QVERIFY(max_abs(means[e].cpu().to(at::kDouble), expected_mean) < 1e-5);
+          auto direction = expected_mean.reshape({-1});
+          if (question.defined()) direction = direction + weight * question.to(at::kDouble);
+          auto scores = at::matmul(r, direction);
+          std::vector<std::pair<double, std::int64_t>> ranked;
+          for (std::int64_t b = 0; b < n; ++b) ranked.push_back({scores[b].item<double>(), b});
+          std::sort(ranked.begin(), ranked.end(), [](auto& a, auto& b) { return a.first > b.first; });
+          const std::int64_t chosen = std::min(k, n);
+          auto got = memory::select_blocks(repr.to(device), means[e], question.defined() ? question.to(device) : question,
+                                           weight, k)
+                         .cpu();
+          QCOMPARE(got.numel(), chosen);
+          std::vector<std::int64_t> ids(got.data_ptr<std::int64_t>(), got.data_ptr<std::int64_t>() + chosen);
+          QVERIFY(std::is_sorted(ids.begin(), ids.end()));
+          QVERIFY(std::adjacent_find(ids.begin(), ids.end()) == ids.end());
+          // The set must be the exact top k unless the k-th and the next score nearly tie.
+          const double scale = std::abs(ranked.front().first) + 1.0;
+          if (chosen < n && ranked[std::size_t(chosen - 1)].first - ranked[std::size_t(chosen)].first < 1e-4 * scale) {
+            ++near_ties;
+            continue;
+          }
+          std::vector<std::int64_t> expected;
+          for (std::int64_t i = 0; i < chosen; ++i) expected.push_back(ranked[std::size_t(i)].second);
+          std::sort(expected.begin(), expected.end());
+          QCOMPARE(ids, expected);
+          ++compared;
+        }
+      }
+      qInfo("%s: %d choices equal to the plain loop's, %d near ties skipped",
+            device.is_cuda() ? "CUDA kernels, bf16" : "CPU tensor ops, float32", compared, near_ties);
+      QVERIFY(compared > 40);
+    }
+  }
+
   void cudaStoreEqualsCpuStore() {
 #ifdef QREAD_WITH_CUDA
     if (!at::hasCUDA()) QSKIP("built with CUDA but no CUDA device is present");

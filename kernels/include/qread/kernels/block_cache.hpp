@@ -120,9 +120,21 @@ std::int64_t device_address_of_host_memory(const void* host);
 void* allocate_pinned(std::int64_t bytes);
 void free_pinned(void* memory, std::int64_t bytes);
 // `rows` runs of `width` bytes from src (a run every src_pitch bytes) to dst (every dst_pitch),
-// between any two memories, ordered on `stream`; asynchronous when host memory is page-locked.
-void copy_rows_async(void* dst, std::int64_t dst_pitch, const void* src, std::int64_t src_pitch, std::int64_t width,
-                     std::int64_t rows, void* stream);
+// both addresses the device can use (device memory, or page-locked host memory through its
+// device address), by a kernel on `stream`. Unlike cudaMemcpy2DAsync, it does not wait while
+// another thread page-locks memory (the driver holds a lock for that which copies take too; on
+// the H100 machine a copy then waited up to 5 ms).
+void copy_rows_cuda(void* dst, std::int64_t dst_pitch, const void* src, std::int64_t src_pitch, std::int64_t width,
+                    std::int64_t rows, void* stream);
+// The blocks an execution block retrieves (InfLLM / Q-LLM), chosen on the device:
+//   score[b] = sum over c of repr[b][c] * (query[c] + weight * question[c])   (float)
+// for the n representative rows repr ([n][heads * dim], rows contiguous), query float with head
+// h's dim values at query + h * query_head_stride, question [heads * dim] of repr's type or
+// nullptr (then weight is ignored). Writes the ids of the min(k, n) highest scores, ascending, to
+// ids (int64). Ties go to the lower id; NaN scores count as -infinity. scratch: float [n].
+void select_blocks_cuda(const void* repr, std::int64_t n, std::int64_t heads, std::int64_t dim, const float* query,
+                        std::int64_t query_head_stride, const void* question, float weight, std::int64_t k,
+                        float* scratch, std::int64_t* ids, ElementType type, void* stream);
 // Representative keys of n memory blocks: for block i and query head h, the mean of the keys
 // (of KV head h / group) at the r positions of the block with the highest score[h][i * block + t].
 // keys: [kv_heads][n * block][dim] with strides key_head_stride / dim (elements); scores: float,
