@@ -1,5 +1,7 @@
 #include "memory/block_store.hpp"
 
+#include "memory/phase_profile.hpp"
+
 #include "qread/error.hpp"
 #include "qread/kernels/block_cache.hpp"
 
@@ -13,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <future>
+#include <mutex>
 #include <optional>
 #include <string_view>
 #include <tuple>
@@ -20,6 +23,42 @@
 namespace qread::memory {
 
 namespace {
+#ifdef QREAD_WITH_CUDA
+// Page-locked regions of cleared stores, kept for the next stores: page-locking costs about as
+// much as copying the memory, and the driver holds a lock meanwhile that other CUDA calls wait
+// for (on the H100 machine, Q-LLM 100K spent 0.8 s waiting for arenas). Every question re-reads
+// the document, so the questions after the first need no new page-locked memory. The pool holds
+// at most what was in use at once before; release_pinned_arenas() empties it.
+struct PinnedPool {
+  std::mutex mutex;
+  std::vector<std::pair<void*, std::int64_t>> regions;
+};
+PinnedPool& pinned_pool() {
+  static auto* pool = new PinnedPool;  // never destroyed: the driver may be gone at exit
+  return *pool;
+}
+
+void* take_pinned(std::int64_t bytes) {
+  {
+    auto& pool = pinned_pool();
+    std::lock_guard lock(pool.mutex);
+    for (auto it = pool.regions.begin(); it != pool.regions.end(); ++it)
+      if (it->second == bytes) {
+        void* memory = it->first;
+        pool.regions.erase(it);
+        return memory;
+      }
+  }
+  return kernels::allocate_pinned(bytes);
+}
+
+void give_back_pinned(void* memory, std::int64_t bytes) {
+  auto& pool = pinned_pool();
+  std::lock_guard lock(pool.mutex);
+  pool.regions.emplace_back(memory, bytes);
+}
+#endif
+
 at::Tensor pinned_empty(const std::vector<std::int64_t>& shape, const at::TensorOptions& options) {
 #ifdef QREAD_WITH_CUDA
   // Our own pages registered with the driver (kernels::allocate_pinned): on the H100 machine,
@@ -32,8 +71,9 @@ at::Tensor pinned_empty(const std::vector<std::int64_t>& shape, const at::Tensor
   if (own_pages && options.pinned_memory()) {
     std::int64_t bytes = std::int64_t(c10::elementSize(options.dtype().toScalarType()));
     for (auto d : shape) bytes *= d;
-    if (void* memory = kernels::allocate_pinned(bytes))
-      return at::from_blob(memory, shape, [bytes](void* p) { kernels::free_pinned(p, bytes); },
+    // Handed back to the pool when the store drops the arena: clear() has waited for the device.
+    if (void* memory = take_pinned(bytes))
+      return at::from_blob(memory, shape, [bytes](void* p) { give_back_pinned(p, bytes); },
                            options.pinned_memory(false));
   }
 #endif
@@ -63,6 +103,18 @@ void synchronize_device() {
 void* current_stream() { return c10::cuda::getCurrentCUDAStream().stream(); }
 #endif
 }  // namespace
+
+void release_pinned_arenas() {
+#ifdef QREAD_WITH_CUDA
+  std::vector<std::pair<void*, std::int64_t>> regions;
+  {
+    auto& pool = pinned_pool();
+    std::lock_guard lock(pool.mutex);
+    regions.swap(pool.regions);
+  }
+  for (auto [memory, bytes] : regions) kernels::free_pinned(memory, bytes);
+#endif
+}
 
 struct BlockStore::Prefetch {
   std::vector<std::int64_t> shape;
@@ -140,6 +192,7 @@ void BlockStore::next_arena(const at::Tensor& like, std::int64_t block) {
   // blocks leaving the window are one strided copy (a row per head) from the device.
   const std::vector<std::int64_t> shape{like.size(1), kArenaBlocks * block, like.size(3)};
   auto options = like.options().device(at::kCPU).pinned_memory(on_device_);
+  PhaseScope scope("store: next arena");
   auto [arena_k, arena_v] = prefetch_ && prefetch_->shape == shape && prefetch_->dtype == like.scalar_type()
                                 ? prefetch_->arenas.get()  // rethrows the helper's failure
                                 : make_arena(shape, options);

@@ -21,6 +21,10 @@ struct MemoryCounters {
   std::int64_t cache_hits = 0, cache_misses = 0, bytes_to_device = 0;
 };
 
+// Stores on CUDA keep the page-locked host memory of their cleared arenas for later stores (a
+// question after the first needs no new page-locking); this frees it (waiting for the device).
+void release_pinned_arenas();
+
 class BlockStore {
  public:
   BlockStore(std::int64_t capacity, CacheStrategy strategy, std::optional<double> score_decay,

@@ -12,6 +12,7 @@
 
 #include <ATen/ATen.h>
 #include <c10/core/GradMode.h>
+#include <c10/core/InferenceMode.h>
 #include <fmt/core.h>
 
 #include <algorithm>
@@ -100,6 +101,11 @@ class TorchLanguageModel final : public LanguageModel {
     finish(std::move(config), std::move(weights), options, device, dtype, start);
   }
 
+  ~TorchLanguageModel() override {
+    model_.reset();
+    memory::release_pinned_arenas();  // what its block stores kept for the next question
+  }
+
   void finish(model::ModelConfig config, model::TransformerWeights weights, const ModelOptions& options,
               const at::Device& device, at::ScalarType dtype, Clock::time_point start) {
     auto rope = std::make_unique<model::Rope>(config, options.rope_base, options.rope_distance_scale, device);
@@ -128,6 +134,7 @@ class TorchLanguageModel final : public LanguageModel {
   const std::vector<TokenId>& eos_ids() const override { return eos_ids_; }
   void configure_memory(const AttentionConfig& config, std::optional<TokenSpan> question) override {
     if (config.perhead) throw InputError("perhead: true is not supported yet (retrieval is per layer)");
+    c10::InferenceMode inference;
     std::optional<memory::QuestionSpan> span;
     if (question) span = memory::QuestionSpan{question->begin, question->end};
     // The reference's context-memory modes use a plain RoPE (no rope_scaling) with the config's
@@ -145,6 +152,7 @@ class TorchLanguageModel final : public LanguageModel {
   }
 
   MemoryReport memory_report() override {
+    c10::InferenceMode inference;
     MemoryReport report;
     report.mode = mode_;
     for (std::int64_t layer = 0; layer < model_->config().num_layers; ++layer) {
@@ -168,7 +176,10 @@ class TorchLanguageModel final : public LanguageModel {
     return report;
   }
 
-  void reset() override { model_->reset(); }
+  void reset() override {
+    c10::InferenceMode inference;
+    model_->reset();
+  }
   std::int64_t context_length() const override { return model_->length(); }
 
   std::vector<float> feed(std::span<const TokenId> ids, std::int64_t chunk_size,
@@ -176,7 +187,10 @@ class TorchLanguageModel final : public LanguageModel {
     if (ids.empty()) throw InputError("feed: no token ids");
     if (chunk_size <= 0) throw InputError(fmt::format("chunk_size must be positive, got {}", chunk_size));
     check_ids(ids);
-    c10::NoGradGuard no_grad;
+    // Not only no gradients: no autograd bookkeeping at all (a few microseconds per op, and a
+    // Q-LLM execution block runs dozens of ops). State made here is only touched under the
+    // same guard (reset, memory_report, configure_memory).
+    c10::InferenceMode inference;
     auto all = at::tensor(std::vector<std::int64_t>(ids.begin(), ids.end()), at::kLong);
     at::Tensor logits;
     const auto total = std::int64_t(ids.size());
