@@ -147,15 +147,9 @@ std::pair<at::Tensor, at::Tensor> BlockMemory::attend_execution_block(const at::
                                                                       const at::Tensor& global_q,
                                                                       const at::Tensor& mean_query) {
   const std::int64_t len_q = q.size(2), len_k = local_k.size(2), n_local = config_.n_local;
-  std::optional<PhaseScope> scope(std::in_place, "blocks: local stage");
-  // Stage 1: the local window, rotated by relative position inside it. Execution blocks after
-  // the first ones share one shape: its mask is made once per layer.
-  auto local_q = rope_.apply(q, len_k - len_q), local_kr = rope_.apply(local_k, 0);
-  if (!local_mask_.defined() || local_mask_.size(0) != len_q || local_mask_.size(1) != len_k)
-    local_mask_ = window_mask(len_q, len_k, len_k - len_q, n_local, q.device());
-
-  // Stage 2: retrieved blocks, init tokens and the remainder outside the window, unrotated.
-  scope.emplace("blocks: select");
+  // The blocks to retrieve first: on CUDA their copies then run on the store's copy stream while
+  // this stream does the local window's work.
+  std::optional<PhaseScope> scope(std::in_place, "blocks: select");
   const auto ids = store_.size() == 0
                        ? at::Tensor()
                        : select_blocks(representative_keys(), mean_query,
@@ -168,27 +162,41 @@ std::pair<at::Tensor, at::Tensor> BlockMemory::attend_execution_block(const at::
   }
   scope.emplace("blocks: retrieve");
   auto [block_k, block_v] = store_.retrieve(ids);
-  scope.emplace("blocks: global stage");
+
+  // Stage 1: the local window, rotated by relative position inside it. Execution blocks after
+  // the first ones share one shape: its mask is made once per layer.
+  scope.emplace("blocks: local stage");
+  auto local_q = rope_.apply(q, len_k - len_q), local_kr = rope_.apply(local_k, 0);
+  if (!local_mask_.defined() || local_mask_.size(0) != len_q || local_mask_.size(1) != len_k)
+    local_mask_ = window_mask(len_q, len_k, len_k - len_q, n_local, q.device());
+
+  // Stage 2: retrieved blocks, init tokens and the remainder outside the window, unrotated.
   const std::int64_t rest_taken = std::max<std::int64_t>(rest_end_ - rest_begin_ + len_q - n_local, 0);
-  std::vector<at::Tensor> ks, vs;
-  if (block_k.defined()) {
-    ks.push_back(block_k);
-    vs.push_back(block_v);
-  }
-  ks.push_back(init_k_);
-  vs.push_back(init_v_);
-  ks.push_back(rest_k_.narrow(2, rest_begin_, rest_taken));
-  vs.push_back(rest_v_.narrow(2, rest_begin_, rest_taken));
-  auto global_k = at::cat(ks, 2), global_v = at::cat(vs, 2);
   const std::int64_t rest_offset = chosen * config_.block_size + init_k_.size(2);
+  const std::int64_t global_keys = rest_offset + rest_taken;
+  auto global_kv = [&, block_k = block_k, block_v = block_v] {
+    PhaseScope global_scope("blocks: global keys");
+    store_.ready();
+    std::vector<at::Tensor> ks, vs;
+    if (block_k.defined()) {
+      ks.push_back(block_k);
+      vs.push_back(block_v);
+    }
+    ks.push_back(init_k_);
+    vs.push_back(init_v_);
+    ks.push_back(rest_k_.narrow(2, rest_begin_, rest_taken));
+    vs.push_back(rest_v_.narrow(2, rest_begin_, rest_taken));
+    return std::make_pair(at::cat(ks, 2), at::cat(vs, 2));
+  };
   // The reference's mask for this stage: dist = i - j + remainder length + rest_offset >= n_local,
   // that is, query i sees global key j when j <= i + visible_shift.
   const std::int64_t visible_shift = rest_k_.size(2) + rest_offset - n_local;
   scope.emplace("blocks: fused stages");
-  if (auto fused = fused_execution_block(local_q, local_kr, local_v, global_q, global_k, global_v, visible_shift))
+  if (auto fused = fused_execution_block(local_q, local_kr, local_v, global_q, global_keys, global_kv, visible_shift))
     return *fused;
 
   scope.emplace("blocks: explicit stages");
+  const auto [global_k, global_v] = global_kv();
   MultiStageAttention attention;
   attention.add_stage(local_q, local_kr, local_v, local_mask_, /*want_score=*/true);
   attention.add_stage(global_q, global_k, global_v,
@@ -212,22 +220,29 @@ std::pair<at::Tensor, at::Tensor> BlockMemory::attend_execution_block(const at::
 
 std::optional<std::pair<at::Tensor, at::Tensor>> BlockMemory::fused_execution_block(
     const at::Tensor& local_q, const at::Tensor& local_k, const at::Tensor& local_v, const at::Tensor& global_q,
-    const at::Tensor& global_k, const at::Tensor& global_v, std::int64_t visible_shift) {
+    std::int64_t keys, const std::function<std::pair<at::Tensor, at::Tensor>()>& global_kv,
+    std::int64_t visible_shift) {
   // Both stages by flash attention, merged by their log-sum-exps; the local window's attention
   // per key (for representative keys) from the merged normaliser. The global stage's mask
   // (j <= i + visible_shift) is flash's end-aligned causal mask when visible_shift = Tk - Tq,
   // and no mask when every query sees every key; anything else (the first execution blocks),
   // and lru-s (which needs the global stage's probabilities), take the explicit stages.
-  const std::int64_t len_q = local_q.size(2), len_k = local_k.size(2), keys = global_k.size(2);
+  const std::int64_t len_q = local_q.size(2), len_k = local_k.size(2);
   const bool unmasked = visible_shift >= keys - 1;
   if (!compat::fused_attention() || config_.cache_strategy == CacheStrategy::lru_s || visible_shift < 0 ||
       (!unmasked && visible_shift != keys - len_q))
     return std::nullopt;
+  // The local window's work first: on CUDA the retrieved blocks' copies run meanwhile.
   const double scale = 1.0 / std::sqrt(double(dim_));
   auto local = compat::flash_attention(local_q, local_k, local_v, true, config_.n_local, scale);
   if (!local) return std::nullopt;
   auto [out, lse] = *local;
+  const std::int64_t group = heads_ / kv_heads_;
+  auto logits = at::matmul(local_q.reshape({kv_heads_, group * len_q, dim_}),
+                           local_k.reshape({kv_heads_, len_k, dim_}).transpose(1, 2))
+                    .view({heads_, len_q, len_k});
   if (keys > 0) {
+    const auto [global_k, global_v] = global_kv();
     // Not cuDNN: the global key count changes from one execution block (or decoded token) to
     // the next, and cuDNN plans per shape (decode 23 -> 33-78 ms/token with it).
     auto global = compat::flash_attention(global_q, global_k, global_v, !unmasked, 0, scale, /*allow_cudnn=*/false);
@@ -237,10 +252,6 @@ std::optional<std::pair<at::Tensor, at::Tensor>> BlockMemory::fused_execution_bl
   // The window keys' attention: exp(scale * q.k - lse) over the queries whose window holds them.
   // Only as a kernel: a build with flash attention but without our kernels (QREAD_CUDA off)
   // takes the explicit stages.
-  const std::int64_t group = heads_ / kv_heads_;
-  auto logits = at::matmul(local_q.reshape({kv_heads_, group * len_q, dim_}),
-                           local_k.reshape({kv_heads_, len_k, dim_}).transpose(1, 2))
-                    .view({heads_, len_q, len_k});
   auto received = model::fused_window_attention_received(logits, lse, len_k - len_q, config_.n_local, scale);
   if (!received.defined()) return std::nullopt;
   ++fused_blocks_;

@@ -14,6 +14,7 @@
 #include "model/rope.hpp"
 #include "qread/config.hpp"
 
+#include <functional>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -80,10 +81,13 @@ class BlockMemory : public ContextMemory {
   std::pair<at::Tensor, at::Tensor> attend_execution_block(const at::Tensor& q, const at::Tensor& local_k,
                                                            const at::Tensor& local_v, const at::Tensor& global_q,
                                                            const at::Tensor& mean_query);
-  // The same by flash attention (CUDA), when it applies; nothing otherwise.
+  // The same by flash attention (CUDA), when it applies; nothing otherwise. global_kv makes the
+  // global stage's `keys` keys and values (waiting for the retrieval); it is called only once
+  // the local window's work is queued.
   std::optional<std::pair<at::Tensor, at::Tensor>> fused_execution_block(
       const at::Tensor& local_q, const at::Tensor& local_k, const at::Tensor& local_v, const at::Tensor& global_q,
-      const at::Tensor& global_k, const at::Tensor& global_v, std::int64_t visible_shift);
+      std::int64_t keys, const std::function<std::pair<at::Tensor, at::Tensor>()>& global_kv,
+      std::int64_t visible_shift);
   void absorb(std::int64_t exec_length, const at::Tensor& local_score, const at::Tensor& chunk_global_q);
   void set_question(const at::Tensor& chunk_global_q);
 

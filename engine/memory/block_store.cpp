@@ -7,8 +7,11 @@
 
 #include <ATen/ATen.h>
 #ifdef QREAD_WITH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAFunctions.h>
+#include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
+#include <cuda_runtime_api.h>
 #endif
 
 #include <algorithm>
@@ -116,6 +119,41 @@ void release_pinned_arenas() {
 #endif
 }
 
+#ifdef QREAD_WITH_CUDA
+struct BlockStore::Streams {
+  c10::cuda::CUDAStream copy;
+  cudaEvent_t to_copy = nullptr, to_current = nullptr;
+  explicit Streams(c10::DeviceIndex device) : copy(c10::cuda::getStreamFromPool(false, device)) {
+    cudaEventCreateWithFlags(&to_copy, cudaEventDisableTiming);
+    cudaEventCreateWithFlags(&to_current, cudaEventDisableTiming);
+  }
+  ~Streams() {
+    cudaEventDestroy(to_copy);
+    cudaEventDestroy(to_current);
+  }
+  // A tensor made on the current stream and used on the copy stream: the allocator must not
+  // hand its memory out again before the copy stream is done with it.
+  void uses(const at::Tensor& t) const { c10::cuda::CUDACachingAllocator::recordStream(t.storage().data_ptr(), copy); }
+};
+#else
+struct BlockStore::Streams {};
+#endif
+
+void BlockStore::after_current_stream() {
+#ifdef QREAD_WITH_CUDA
+  cudaEventRecord(streams_->to_copy, static_cast<cudaStream_t>(current_stream()));
+  cudaStreamWaitEvent(streams_->copy.stream(), streams_->to_copy, 0);
+#endif
+}
+
+void BlockStore::ready() const {
+  if (!on_device_) return;
+#ifdef QREAD_WITH_CUDA
+  cudaEventRecord(streams_->to_current, streams_->copy.stream());
+  cudaStreamWaitEvent(static_cast<cudaStream_t>(current_stream()), streams_->to_current, 0);
+#endif
+}
+
 struct BlockStore::Prefetch {
   std::vector<std::int64_t> shape;
   at::ScalarType dtype;
@@ -144,10 +182,16 @@ BlockStore::BlockStore(std::int64_t capacity, CacheStrategy strategy, std::optio
       score_decay_(score_decay.value_or(1.0)),
       device_(device),
       on_device_(!device.is_cpu()) {
+#ifdef QREAD_WITH_CUDA
+  if (on_device_) streams_ = std::make_unique<Streams>(device.index());
+#endif
   clear();
 }
 
-BlockStore::~BlockStore() = default;  // waits for a prefetch under way
+BlockStore::~BlockStore() {
+  // The copy stream may still read the arenas (which go back to the pool) and the policy's arrays.
+  if (on_device_ && policy_ && !starts_.empty()) synchronize_device();
+}  // then waits for a prefetch under way
 BlockStore::BlockStore(BlockStore&&) noexcept = default;
 BlockStore& BlockStore::operator=(BlockStore&&) noexcept = default;
 
@@ -172,6 +216,7 @@ void BlockStore::clear() {
 void BlockStore::grow_tables(std::int64_t blocks) {
   Policy& p = *policy_;
   if (blocks <= p.block_slot.size(0)) return;
+  ready();  // the copy stream's policy runs may still write the table being copied
   const std::int64_t capacity = std::max<std::int64_t>({256, 2 * p.block_slot.size(0), blocks});
   auto block_slot = at::full({capacity}, -1, p.block_slot.options());
   block_slot.narrow(0, 0, p.block_slot.size(0)).copy_(p.block_slot);
@@ -239,10 +284,14 @@ std::int64_t BlockStore::add_blocks(const at::Tensor& k, const at::Tensor& v, st
       // a kernel writing to the arena's device address (a cudaMemcpy2DAsync would wait while the
       // helper thread page-locks the next arena).
       const std::int64_t offset = used * block * dim * element;
+      for (auto* part : {&part_k, &part_v})
+        if (part->stride(2) != 1 || part->stride(1) != dim) *part = part->contiguous();
+      after_current_stream();
       for (auto [address, part] : {std::pair{arena_k_address_, part_k}, std::pair{arena_v_address_, part_v}}) {
-        if (part.stride(2) != 1 || part.stride(1) != dim) part = part.contiguous();
+        streams_->uses(part);
         kernels::copy_rows_cuda(reinterpret_cast<void*>(address + offset), room_k.stride(0) * element, part.data_ptr(),
-                                part.stride(0) * element, m * block * dim * element, part.size(0), current_stream());
+                                part.stride(0) * element, m * block * dim * element, part.size(0),
+                                streams_->copy.stream());
       }
       // Where the retrieval's copy kernel finds each block (the arena's head stride is the same for all).
       for (std::int64_t i = 0; i < m; ++i) {
@@ -261,6 +310,7 @@ std::int64_t BlockStore::add_blocks(const at::Tensor& k, const at::Tensor& v, st
 }
 
 std::vector<std::int64_t> BlockStore::eviction_order() const {
+  ready();
   auto block = policy_->slot_block.cpu(), score = policy_->slot_score.cpu(), entered = policy_->slot_entered.cpu();
   std::vector<std::int64_t> slots;
   for (std::int64_t i = 0; i < capacity_; ++i)
@@ -273,6 +323,7 @@ std::vector<std::int64_t> BlockStore::eviction_order() const {
 }
 
 MemoryCounters BlockStore::counters() const {
+  ready();
   auto c = policy_->counters.cpu();
   MemoryCounters out;
   out.cache_hits = c[kernels::kHits].item<std::int64_t>();
@@ -282,7 +333,9 @@ MemoryCounters BlockStore::counters() const {
 }
 
 std::pair<at::Tensor, at::Tensor> BlockStore::retrieve(const std::vector<std::int64_t>& ids) {
-  return retrieve(at::tensor(ids, at::kLong).to(device_));
+  auto out = retrieve(at::tensor(ids, at::kLong).to(device_));
+  ready();
+  return out;
 }
 
 std::pair<at::Tensor, at::Tensor> BlockStore::retrieve(const at::Tensor& ids) {
@@ -317,18 +370,22 @@ std::pair<at::Tensor, at::Tensor> BlockStore::retrieve(const at::Tensor& ids) {
     cache_k_ = at::empty({capacity_, kv_heads, block, dim}, options);
     cache_v_ = at::empty({capacity_, kv_heads, block, dim}, options);
   }
+  // Made on the current stream before the copy stream is told to wait for it.
   auto device_ids = ids.to(device_, at::kLong).contiguous();
-  auto slot = at::empty({n}, device_ids.options());
-  auto missed = at::empty({n}, device_ids.options().dtype(at::kByte));
   auto out_k = at::empty({1, kv_heads, n * block, dim}, cache_k_.options());
   auto out_v = at::empty_like(out_k);
+  after_current_stream();
+  streams_->uses(device_ids);
+  c10::cuda::CUDAStreamGuard on_copy_stream(streams_->copy);  // scratch from the copy stream's memory
+  auto slot = at::empty({n}, device_ids.options());
+  auto missed = at::empty({n}, device_ids.options().dtype(at::kByte));
   kernels::block_cache_retrieve_cuda(policy_->state(), device_ids.data_ptr<std::int64_t>(), n, lru,
                                      slot.data_ptr<std::int64_t>(), missed.data_ptr<std::uint8_t>(),
                                      policy_->host_k.data_ptr<std::int64_t>(),
                                      policy_->host_v.data_ptr<std::int64_t>(),
                                      arena.stride(0) * element, cache_k_.data_ptr(), cache_v_.data_ptr(),
                                      out_k.data_ptr(), out_v.data_ptr(), kv_heads, block * dim * element,
-                                     current_stream());
+                                     streams_->copy.stream());
   return {out_k, out_v};
 #else
   throw Error("block store: a CUDA device without a CUDA build");
@@ -349,8 +406,11 @@ void BlockStore::add_scores(const at::Tensor& ids, const at::Tensor& attention) 
     return;
   }
 #ifdef QREAD_WITH_CUDA
+  after_current_stream();
+  streams_->uses(id);
+  streams_->uses(received);
   kernels::block_cache_add_scores_cuda(policy_->state(), id.data_ptr<std::int64_t>(), id.numel(),
-                                       received.data_ptr<float>(), score_decay_, current_stream());
+                                       received.data_ptr<float>(), score_decay_, streams_->copy.stream());
 #endif
 }
 

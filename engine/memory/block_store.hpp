@@ -44,8 +44,14 @@ class BlockStore {
   // policy says, marks them retrieved, and returns their keys and values concatenated in the
   // order given: [1, Hkv, n * block_size, D] each. Ids must be below size(); on CUDA they are
   // not checked on the host (that would wait for the device).
+  // On CUDA the store's work (copies to host memory, the policy, the gathers) runs on a copy
+  // stream of its own, after what the current stream has queued, so that it overlaps the
+  // current stream's later work: call ready() before the current stream uses what retrieve()
+  // returned. (The vector form returns it ready.)
   std::pair<at::Tensor, at::Tensor> retrieve(const at::Tensor& ids);
   std::pair<at::Tensor, at::Tensor> retrieve(const std::vector<std::int64_t>& ids);
+  // The current stream waits for the store's work queued so far (nothing on the CPU).
+  void ready() const;
 
   // lru-s only: `attention[i]` (float [n], beside `ids`) is what block ids[i] received in the
   // step that retrieved them.
@@ -70,6 +76,10 @@ class BlockStore {
   struct Prefetch;
   std::unique_ptr<Prefetch> prefetch_;
   static constexpr std::int64_t kArenaBlocks = 64;
+  // CUDA: the copy stream and the events that order it with the current stream.
+  struct Streams;
+  std::unique_ptr<Streams> streams_;
+  void after_current_stream();  // the copy stream waits for the current stream's work so far
   // The policy's arrays, on the device that runs the policy (the memory's device).
   struct Policy;
   std::unique_ptr<Policy> policy_;

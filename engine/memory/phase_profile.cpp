@@ -10,18 +10,26 @@
 
 #ifdef QREAD_WITH_CUDA
 #include <c10/cuda/CUDAFunctions.h>
+#include <c10/cuda/CUDAStream.h>
+#include <cuda_runtime_api.h>
 #endif
+
+#include <vector>
 
 namespace qread::memory {
 namespace {
 
-enum class Mode { off, host, sync };
+enum class Mode { off, host, sync, gpu };
 
 Mode mode() {
   static const Mode m = [] {
     const char* v = std::getenv("QREAD_PROFILE");
     if (!v || std::string_view(v).empty() || std::string_view(v) == "0") return Mode::off;
-    return std::string_view(v) == "sync" ? Mode::sync : Mode::host;
+    if (std::string_view(v) == "sync") return Mode::sync;
+#ifdef QREAD_WITH_CUDA
+    if (std::string_view(v) == "gpu") return Mode::gpu;
+#endif
+    return Mode::host;
   }();
   return m;
 }
@@ -33,12 +41,40 @@ double now() {
 struct Totals {
   std::mutex mutex;
   std::map<std::string, std::pair<double, long>> phases;  // seconds, calls
+#ifdef QREAD_WITH_CUDA
+  struct Span {
+    const char* name;
+    cudaEvent_t begin, end;
+  };
+  std::vector<Span> spans;  // gpu mode: recorded, not yet summed
+  // Waits for the last span's end, then adds every span's device time. Called with the lock held.
+  void sum_spans() {
+    if (spans.empty()) return;
+    cudaEventSynchronize(spans.back().end);
+    for (const auto& span : spans) {
+      float ms = 0;
+      if (cudaEventElapsedTime(&ms, span.begin, span.end) == cudaSuccess) {
+        auto& entry = phases[span.name];
+        entry.first += 1e-3 * ms;
+        ++entry.second;
+      }
+      cudaEventDestroy(span.begin);
+      cudaEventDestroy(span.end);
+    }
+    spans.clear();
+  }
+#endif
   ~Totals() {
+#ifdef QREAD_WITH_CUDA
+    sum_spans();
+#endif
     if (phases.empty()) return;
     // Phases nest ("attention (all)" holds the "blocks: ..." phases, "blocks: absorb" holds
     // "absorb: ..."), so the times are not summed.
     std::fprintf(stderr, "QREAD_PROFILE (%s), time per phase (nested phases are within their parents):\n",
-                 mode() == Mode::sync ? "device synchronised after each phase" : "host time");
+                 mode() == Mode::sync  ? "device synchronised after each phase"
+                 : mode() == Mode::gpu ? "device time between events at the phases' ends"
+                                       : "host time");
     for (const auto& [name, t] : phases)
       std::fprintf(stderr, "  %-24s %9.3f s %8ld calls %9.1f us/call\n", name.c_str(), t.first, t.second,
                    1e6 * t.first / double(t.second));
@@ -56,16 +92,40 @@ void synchronise() {
 #endif
 }
 
+#ifdef QREAD_WITH_CUDA
+cudaEvent_t record_event() {
+  cudaEvent_t event = nullptr;
+  cudaEventCreate(&event);
+  cudaEventRecord(event, c10::cuda::getCurrentCUDAStream().stream());
+  return event;
+}
+#endif
+
 }  // namespace
 
 PhaseScope::PhaseScope(const char* name) : name_(name) {
   if (mode() == Mode::off) return;
+#ifdef QREAD_WITH_CUDA
+  if (mode() == Mode::gpu) {
+    begin_event_ = record_event();
+    return;
+  }
+#endif
   if (mode() == Mode::sync) synchronise();
   start_ = now();
 }
 
 PhaseScope::~PhaseScope() {
   if (mode() == Mode::off) return;
+#ifdef QREAD_WITH_CUDA
+  if (mode() == Mode::gpu) {
+    auto& t = totals();
+    std::lock_guard lock(t.mutex);
+    t.spans.push_back({name_, static_cast<cudaEvent_t>(begin_event_), record_event()});
+    if (t.spans.size() >= 20000) t.sum_spans();  // bounded: events are device resources
+    return;
+  }
+#endif
   if (mode() == Mode::sync) synchronise();
   const double seconds = now() - start_;
   auto& t = totals();

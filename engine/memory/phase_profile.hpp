@@ -2,7 +2,10 @@
 // the environment, the host time spent in each named phase is summed and printed to stderr at
 // exit. On CUDA that is launch time, plus any wait for the device in a phase that synchronises;
 // QREAD_PROFILE=sync waits for the device at the end of every phase, so that each phase is
-// charged its own device time (and everything runs serialised, slower).
+// charged its own device time (and everything runs serialised, slower). QREAD_PROFILE=gpu
+// records CUDA events on the current stream at each phase's ends instead and sums the device
+// time between them: when the device is the bottleneck (always busy), what each phase's work
+// costs it, without serialising anything.
 #pragma once
 
 namespace qread::memory {
@@ -17,6 +20,7 @@ class PhaseScope {
  private:
   const char* name_;
   double start_ = 0;
+  void* begin_event_ = nullptr;  // gpu mode
 };
 
 }  // namespace qread::memory

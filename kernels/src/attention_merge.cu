@@ -42,19 +42,33 @@ __global__ void merge_kernel(const T* __restrict__ a, std::int64_t a_head, std::
   if (threadIdx.x == 0) lse[row] = total;
 }
 
+// A thread block holds kReceivedKeys consecutive keys of one head; its kReceivedSlices rows of
+// threads take every kReceivedSlices-th query of each key's window, then add up in shared memory
+// (one thread per key and a serial loop over 512 queries left most of the GPU idle).
+constexpr int kReceivedKeys = 32, kReceivedSlices = 8;
+
 template <typename T>
 __global__ void received_kernel(const T* __restrict__ logits, const float* __restrict__ lse, float* __restrict__ score,
                                 std::int64_t heads, std::int64_t queries, std::int64_t keys, std::int64_t offset,
                                 std::int64_t window, float scale) {
-  const std::int64_t j = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x, h = blockIdx.y;
-  if (j >= keys) return;
-  // 0 <= i - j + offset < window  <=>  j - offset <= i < j - offset + window
-  const std::int64_t first = j - offset > 0 ? j - offset : 0;
-  const std::int64_t last = j - offset + window < queries ? j - offset + window : queries;
+  __shared__ float partial[kReceivedSlices][kReceivedKeys];
+  const std::int64_t j = std::int64_t(blockIdx.x) * kReceivedKeys + threadIdx.x, h = blockIdx.y;
   float sum = 0.f;
-  for (std::int64_t i = first; i < last; ++i)
-    sum += expf(to_float(logits[(h * queries + i) * keys + j]) * scale - lse[h * queries + i]);
-  score[h * keys + j] = sum;
+  if (j < keys) {
+    // 0 <= i - j + offset < window  <=>  j - offset <= i < j - offset + window
+    const std::int64_t first = j - offset > 0 ? j - offset : 0;
+    const std::int64_t last = j - offset + window < queries ? j - offset + window : queries;
+    const T* column = logits + h * queries * keys + j;
+    const float* row_lse = lse + h * queries;
+    for (std::int64_t i = first + threadIdx.y; i < last; i += kReceivedSlices)
+      sum += expf(to_float(column[i * keys]) * scale - row_lse[i]);
+  }
+  partial[threadIdx.y][threadIdx.x] = sum;
+  __syncthreads();
+  if (threadIdx.y == 0 && j < keys) {
+    for (int y = 1; y < kReceivedSlices; ++y) sum += partial[y][threadIdx.x];
+    score[h * keys + j] = sum;
+  }
 }
 
 void check(const char* what) {
@@ -99,8 +113,8 @@ void window_attention_received_cuda(const void* logits, const float* lse, float*
                                     float scale, ElementType type, void* stream) {
   if (heads <= 0 || keys <= 0) return;
   if (heads > 65535) throw std::runtime_error("window_attention_received_cuda: too many heads");
-  constexpr unsigned threads = 128;
-  const dim3 grid(static_cast<unsigned>((keys + threads - 1) / threads), static_cast<unsigned>(heads));
+  const dim3 grid(static_cast<unsigned>((keys + kReceivedKeys - 1) / kReceivedKeys), static_cast<unsigned>(heads));
+  const dim3 threads(kReceivedKeys, kReceivedSlices);
   auto s = static_cast<cudaStream_t>(stream);
   switch (type) {
     case ElementType::float32:

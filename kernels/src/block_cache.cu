@@ -94,13 +94,17 @@ __global__ void block_scores_kernel(const T* __restrict__ repr, std::int64_t n, 
   const std::int64_t b = std::int64_t(blockIdx.x) * kScoreWarps + threadIdx.x / 32;
   if (b >= n) return;
   const int lane = threadIdx.x % 32;
-  const std::int64_t width = heads * dim;
-  const T* row = repr + b * width;
+  const T* row = repr + b * heads * dim;
   float sum = 0.f;
-  for (std::int64_t c = lane; c < width; c += 32) {
-    float q = query[(c / dim) * query_head_stride + c % dim];
-    if (question) q += weight * to_float(question[c]);
-    sum += to_float(row[c]) * q;
+  for (std::int64_t h = 0; h < heads; ++h) {
+    const float* head_query = query + h * query_head_stride;
+    const T* head_row = row + h * dim;
+    const T* head_question = question ? question + h * dim : nullptr;
+    for (int d = lane; d < int(dim); d += 32) {
+      float q = head_query[d];
+      if (head_question) q += weight * to_float(head_question[d]);
+      sum += to_float(head_row[d]) * q;
+    }
   }
   for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_down_sync(0xffffffffu, sum, offset);
   if (lane == 0) scores[b] = isnan(sum) ? -INFINITY : sum;
