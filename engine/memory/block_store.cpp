@@ -199,6 +199,7 @@ void BlockStore::clear() {
   // Copies queued on the device may still read the host arenas and tables being dropped.
   if (on_device_ && policy_ && !starts_.empty()) synchronize_device();
   prefetch_.reset();
+  pending_ = Pending{};
   starts_.clear();
   arenas_k_.clear();
   arenas_v_.clear();
@@ -266,6 +267,16 @@ std::int64_t BlockStore::add_blocks(const at::Tensor& k, const at::Tensor& v, st
   block_bytes_ = k.size(1) * block * dim * element;
   const auto first = size();
   grow_tables(first + n);
+  // [Hkv, n * block, D] with rows contiguous: a block is a run of rows in every head.
+  auto rows_k = k.select(0, 0), rows_v = v.select(0, 0);
+  if (rows_k.stride(2) != 1 || rows_k.stride(1) != dim) rows_k = rows_k.contiguous();
+  if (rows_v.stride(2) != 1 || rows_v.stride(1) != dim) rows_v = rows_v.contiguous();
+  if (on_device_) {
+    flush_pending();
+    pending_.first = first;
+    pending_.k = rows_k;
+    pending_.v = rows_v;
+  }
   for (std::int64_t done = 0; done < n;) {
     // Arenas fill up in order: block b is block b % kArenaBlocks of arena b / kArenaBlocks.
     std::int64_t used = size() - kArenaBlocks * (std::int64_t(arenas_k_.size()) - 1);
@@ -276,29 +287,18 @@ std::int64_t BlockStore::add_blocks(const at::Tensor& k, const at::Tensor& v, st
     const std::int64_t m = std::min(n - done, kArenaBlocks - used);
     auto room_k = arenas_k_.back().narrow(1, used * block, m * block);
     auto room_v = arenas_v_.back().narrow(1, used * block, m * block);
-    auto part_k = k.select(0, 0).narrow(1, done * block, m * block);
-    auto part_v = v.select(0, 0).narrow(1, done * block, m * block);
+    auto part_k = rows_k.narrow(1, done * block, m * block);
+    auto part_v = rows_v.narrow(1, done * block, m * block);
     if (on_device_) {
-#ifdef QREAD_WITH_CUDA
-      // One strided copy per tensor, straight from the device layout (no contiguous staging), by
-      // a kernel writing to the arena's device address (a cudaMemcpy2DAsync would wait while the
-      // helper thread page-locks the next arena).
+      // Where the retrieval's copy kernel finds each block once it is in host memory (the
+      // arena's head stride is the same for all); the copy itself is queued by flush_pending().
       const std::int64_t offset = used * block * dim * element;
-      for (auto* part : {&part_k, &part_v})
-        if (part->stride(2) != 1 || part->stride(1) != dim) *part = part->contiguous();
-      after_current_stream();
-      for (auto [address, part] : {std::pair{arena_k_address_, part_k}, std::pair{arena_v_address_, part_v}}) {
-        streams_->uses(part);
-        kernels::copy_rows_cuda(reinterpret_cast<void*>(address + offset), room_k.stride(0) * element, part.data_ptr(),
-                                part.stride(0) * element, m * block * dim * element, part.size(0),
-                                streams_->copy.stream());
-      }
-      // Where the retrieval's copy kernel finds each block (the arena's head stride is the same for all).
+      pending_.copies.push_back({arena_k_address_ + offset, arena_v_address_ + offset, room_k.stride(0) * element,
+                                 done * block, m * block});
       for (std::int64_t i = 0; i < m; ++i) {
         policy_->host_k.data_ptr<std::int64_t>()[first + done + i] = arena_k_address_ + offset + i * block * dim * element;
         policy_->host_v.data_ptr<std::int64_t>()[first + done + i] = arena_v_address_ + offset + i * block * dim * element;
       }
-#endif
     } else {
       room_k.copy_(part_k);
       room_v.copy_(part_v);
@@ -307,6 +307,27 @@ std::int64_t BlockStore::add_blocks(const at::Tensor& k, const at::Tensor& v, st
     done += m;
   }
   return first;
+}
+
+void BlockStore::flush_pending() {
+  if (pending_.copies.empty()) return;
+#ifdef QREAD_WITH_CUDA
+  // One strided copy per tensor and arena, straight from the device layout, by a kernel writing
+  // to the arena's device address (a cudaMemcpy2DAsync would wait while the helper thread
+  // page-locks the next arena), on the copy stream after what the current stream has queued.
+  after_current_stream();
+  streams_->uses(pending_.k);
+  streams_->uses(pending_.v);
+  const std::int64_t element = std::int64_t(pending_.k.element_size()), dim = pending_.k.size(2);
+  c10::cuda::CUDAStreamGuard on_copy_stream(streams_->copy);
+  PhaseScope scope("store: copies to host");
+  for (const auto& c : pending_.copies)
+    for (auto [address, rows] : {std::pair{c.k_address, &pending_.k}, std::pair{c.v_address, &pending_.v}})
+      kernels::copy_rows_cuda(reinterpret_cast<void*>(address), c.pitch, rows->narrow(1, c.row, c.rows).data_ptr(),
+                              rows->stride(0) * element, c.rows * dim * element, rows->size(0),
+                              streams_->copy.stream());
+#endif
+  pending_ = Pending{};
 }
 
 std::vector<std::int64_t> BlockStore::eviction_order() const {
@@ -372,20 +393,31 @@ std::pair<at::Tensor, at::Tensor> BlockStore::retrieve(const at::Tensor& ids) {
   }
   // Made on the current stream before the copy stream is told to wait for it.
   auto device_ids = ids.to(device_, at::kLong).contiguous();
+  // The last blocks added are read from the device: their copy to host memory is queued after
+  // this retrieval, off its path.
+  kernels::PendingBlocks pending;
+  if (!pending_.copies.empty()) {
+    pending = {pending_.first, pending_.k.size(1) / block, pending_.k.data_ptr(), pending_.v.data_ptr(),
+               pending_.k.stride(0) * element};
+  }
   auto out_k = at::empty({1, kv_heads, n * block, dim}, cache_k_.options());
   auto out_v = at::empty_like(out_k);
   after_current_stream();
   streams_->uses(device_ids);
-  c10::cuda::CUDAStreamGuard on_copy_stream(streams_->copy);  // scratch from the copy stream's memory
-  auto slot = at::empty({n}, device_ids.options());
-  auto missed = at::empty({n}, device_ids.options().dtype(at::kByte));
-  kernels::block_cache_retrieve_cuda(policy_->state(), device_ids.data_ptr<std::int64_t>(), n, lru,
-                                     slot.data_ptr<std::int64_t>(), missed.data_ptr<std::uint8_t>(),
-                                     policy_->host_k.data_ptr<std::int64_t>(),
-                                     policy_->host_v.data_ptr<std::int64_t>(),
-                                     arena.stride(0) * element, cache_k_.data_ptr(), cache_v_.data_ptr(),
-                                     out_k.data_ptr(), out_v.data_ptr(), kv_heads, block * dim * element,
-                                     streams_->copy.stream());
+  {
+    c10::cuda::CUDAStreamGuard on_copy_stream(streams_->copy);  // scratch from the copy stream's memory
+    PhaseScope scope("store: policy and gather");  // QREAD_PROFILE=gpu: the copy stream's time for it
+    auto slot = at::empty({n}, device_ids.options());
+    auto missed = at::empty({n}, device_ids.options().dtype(at::kByte));
+    kernels::block_cache_retrieve_cuda(policy_->state(), device_ids.data_ptr<std::int64_t>(), n, lru,
+                                       slot.data_ptr<std::int64_t>(), missed.data_ptr<std::uint8_t>(),
+                                       policy_->host_k.data_ptr<std::int64_t>(),
+                                       policy_->host_v.data_ptr<std::int64_t>(),
+                                       arena.stride(0) * element, pending, cache_k_.data_ptr(), cache_v_.data_ptr(),
+                                       out_k.data_ptr(), out_v.data_ptr(), kv_heads, block * dim * element,
+                                       streams_->copy.stream());
+  }
+  flush_pending();
   return {out_k, out_v};
 #else
   throw Error("block store: a CUDA device without a CUDA build");

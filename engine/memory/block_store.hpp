@@ -80,6 +80,19 @@ class BlockStore {
   struct Streams;
   std::unique_ptr<Streams> streams_;
   void after_current_stream();  // the copy stream waits for the current stream's work so far
+  // CUDA: the last blocks added ([Hkv, rows, D] device views, the first with id `first`) and
+  // their copies to host memory, queued only after the next retrieval, which reads them from the
+  // device: the copies are then off the retrieval's path on the copy stream.
+  struct Pending {
+    struct Copy {
+      std::int64_t k_address, v_address, pitch;  // destination in an arena, its head stride in bytes
+      std::int64_t row, rows;                     // the rows of k and v copied there
+    };
+    std::int64_t first = 0;
+    at::Tensor k, v;
+    std::vector<Copy> copies;
+  } pending_;
+  void flush_pending();
   // The policy's arrays, on the device that runs the policy (the memory's device).
   struct Policy;
   std::unique_ptr<Policy> policy_;

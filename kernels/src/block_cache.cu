@@ -51,15 +51,19 @@ __device__ void copy_run(const char* src, char* dst, char* also, std::int64_t by
 
 __global__ void gather_kernel(const std::int64_t* ids, std::int64_t n, const std::int64_t* slot,
                               const std::uint8_t* missed, const std::int64_t* host_k, const std::int64_t* host_v,
-                              std::int64_t host_head_bytes, char* cache_k, char* cache_v, char* out_k, char* out_v, std::int64_t heads,
-                              std::int64_t row_bytes) {
-  const std::int64_t i = blockIdx.x, h = blockIdx.y;
+                              std::int64_t host_head_bytes, PendingBlocks pending, char* cache_k, char* cache_v,
+                              char* out_k, char* out_v, std::int64_t heads, std::int64_t row_bytes) {
+  const std::int64_t i = blockIdx.x, h = blockIdx.y, id = ids[i];
   const bool values = blockIdx.z == 1;
   const std::int64_t at = slot[i];
   char* cache = values ? cache_v : cache_k;
   char* cached = at >= 0 ? cache + (at * heads + h) * row_bytes : nullptr;
-  const char* src = missed[i] ? reinterpret_cast<const char*>((values ? host_v : host_k)[ids[i]]) + h * host_head_bytes
-                              : cached;
+  const char* src = cached;
+  if (missed[i] && id >= pending.first && id < pending.first + pending.count)
+    src = static_cast<const char*>(values ? pending.v : pending.k) + h * pending.head_bytes +
+          (id - pending.first) * row_bytes;
+  else if (missed[i])
+    src = reinterpret_cast<const char*>((values ? host_v : host_k)[id]) + h * host_head_bytes;
   char* dst = (values ? out_v : out_k) + (h * n + i) * row_bytes;
   char* also = missed[i] ? cached : nullptr;
   const auto aligned = [](const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; };
@@ -294,16 +298,17 @@ void select_blocks_cuda(const void* repr, std::int64_t n, std::int64_t heads, st
 
 void block_cache_retrieve_cuda(BlockCacheState state, const std::int64_t* ids, std::int64_t n, bool lru,
                                std::int64_t* slot, std::uint8_t* missed, const std::int64_t* host_k,
-                               const std::int64_t* host_v, std::int64_t host_head_bytes, void* cache_k,
-                               void* cache_v, void* out_k, void* out_v, std::int64_t heads, std::int64_t row_bytes,
-                               void* stream) {
+                               const std::int64_t* host_v, std::int64_t host_head_bytes, PendingBlocks pending,
+                               void* cache_k, void* cache_v, void* out_k, void* out_v, std::int64_t heads,
+                               std::int64_t row_bytes, void* stream) {
   if (n <= 0) return;
   if (n > 65535 || heads > 65535) throw std::runtime_error("block_cache_retrieve_cuda: too many blocks or heads");
   auto s = static_cast<cudaStream_t>(stream);
   retrieve_policy_kernel<<<1, 1, 0, s>>>(state, ids, n, lru, slot, missed);
   check(cudaGetLastError(), "block_cache_retrieve_cuda: policy launch");
   const dim3 grid(static_cast<unsigned>(n), static_cast<unsigned>(heads), 2);
-  gather_kernel<<<grid, 256, 0, s>>>(ids, n, slot, missed, host_k, host_v, host_head_bytes, static_cast<char*>(cache_k),
+  gather_kernel<<<grid, 256, 0, s>>>(ids, n, slot, missed, host_k, host_v, host_head_bytes, pending,
+                                     static_cast<char*>(cache_k),
                                      static_cast<char*>(cache_v), static_cast<char*>(out_k),
                                      static_cast<char*>(out_v), heads, row_bytes);
   check(cudaGetLastError(), "block_cache_retrieve_cuda: copy launch");

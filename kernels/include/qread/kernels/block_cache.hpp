@@ -102,11 +102,20 @@ QREAD_HOST_DEVICE inline void block_cache_add_scores(BlockCacheState s, const st
 // runs of `row_bytes` bytes: in host memory at host_k[id] + h * host_head_bytes (host_k and
 // host_v: int64 [blocks] tables of device-usable addresses, readable by the device), in the
 // cache at cache + (slot * heads + h) * row_bytes. slot and missed are device scratch of n entries.
+// Blocks [pending.first, pending.first + pending.count) are read from device memory instead
+// (their copy to host memory is not queued yet): block pending.first + j's head h at
+// pending.k + h * pending.head_bytes + j * row_bytes (and likewise from pending.v).
+struct PendingBlocks {
+  std::int64_t first = 0, count = 0;
+  const void* k = nullptr;
+  const void* v = nullptr;
+  std::int64_t head_bytes = 0;
+};
 void block_cache_retrieve_cuda(BlockCacheState state, const std::int64_t* ids, std::int64_t n, bool lru,
                                std::int64_t* slot, std::uint8_t* missed, const std::int64_t* host_k,
-                               const std::int64_t* host_v, std::int64_t host_head_bytes, void* cache_k,
-                               void* cache_v, void* out_k, void* out_v, std::int64_t heads, std::int64_t row_bytes,
-                               void* stream);
+                               const std::int64_t* host_v, std::int64_t host_head_bytes, PendingBlocks pending,
+                               void* cache_k, void* cache_v, void* out_k, void* out_v, std::int64_t heads,
+                               std::int64_t row_bytes, void* stream);
 // block_cache_add_scores on device-resident state, ids and attention (float [n]).
 void block_cache_add_scores_cuda(BlockCacheState state, const std::int64_t* ids, std::int64_t n,
                                  const float* attention, double decay, void* stream);
