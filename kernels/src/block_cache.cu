@@ -37,15 +37,108 @@ __global__ void add_scores_kernel(BlockCacheState state, const std::int64_t* ids
   block_cache_add_scores(state, ids, n, attention, decay);
 }
 
+// The policy in one thread block (capacity up to kParallelSlots, n up to kParallelIds), the
+// same decisions as block_cache_retrieve: evicting the to_remove lowest (score, entry) of the
+// slots not being retrieved is what repeatedly evicting the lowest does, and missing blocks take
+// the free slots lowest first. The slots live in shared memory; one thread did all of it in
+// global memory before (a dependent load at a time).
+constexpr int kPolicyThreads = 256, kParallelSlots = 1024, kParallelIds = 1024;
+
+__global__ void parallel_policy_kernel(BlockCacheState s, const std::int64_t* ids, std::int64_t n, bool lru,
+                                       std::int64_t* slot, std::uint8_t* missed) {
+  __shared__ std::int64_t block[kParallelSlots], entered[kParallelSlots], id[kParallelIds];
+  __shared__ double score[kParallelSlots];
+  __shared__ bool miss[kParallelIds], evict[kParallelSlots];
+  __shared__ int cached, missing;
+  const int t = threadIdx.x;
+  const int capacity = int(s.capacity);
+  if (t == 0) cached = missing = 0;
+  __syncthreads();
+  int my_cached = 0, my_missing = 0;
+  for (int i = t; i < capacity; i += blockDim.x) {
+    block[i] = s.slot_block[i];
+    score[i] = s.slot_score[i];
+    entered[i] = s.slot_entered[i];
+    my_cached += block[i] >= 0;
+  }
+  for (int i = t; i < int(n); i += blockDim.x) {
+    id[i] = ids[i];
+    miss[i] = s.block_slot[id[i]] < 0;
+    my_missing += miss[i];
+  }
+  atomicAdd(&cached, my_cached);
+  atomicAdd(&missing, my_missing);
+  __syncthreads();
+  const int to_remove = cached + missing - capacity;
+  if (to_remove > 0) {
+    const auto eligible = [&](int i) { return block[i] >= 0 && !detail::contains(id, n, block[i]); };
+    for (int i = t; i < capacity; i += blockDim.x) {
+      evict[i] = false;
+      if (!eligible(i)) continue;
+      int rank = 0;
+      for (int j = 0; j < capacity; ++j)
+        if (j != i && eligible(j) && (score[j] < score[i] || (score[j] == score[i] && entered[j] < entered[i]))) ++rank;
+      evict[i] = rank < to_remove;
+    }
+    __syncthreads();
+    for (int i = t; i < capacity; i += blockDim.x)
+      if (evict[i]) {
+        s.block_slot[block[i]] = -1;
+        s.slot_block[i] = -1;
+        block[i] = -1;
+      }
+    __syncthreads();
+  }
+  if (t != 0) return;
+  const std::int64_t clock = ++s.counters[kClock];
+  std::int64_t next_entry = s.counters[kEntered], hits = 0, misses = 0;
+  int free_from = 0;  // slots below it are taken: misses take free slots in increasing order
+  for (int i = 0; i < int(n); ++i) {
+    std::int64_t at = -1;
+    if (miss[i]) {
+      ++misses;
+      while (free_from < capacity && block[free_from] >= 0) ++free_from;
+      if (free_from < capacity) {
+        at = free_from;
+        block[at] = id[i];
+        s.slot_block[at] = id[i];
+        s.block_slot[id[i]] = at;
+        s.slot_entered[at] = next_entry++;
+      }
+    } else {
+      ++hits;
+      at = s.block_slot[id[i]];
+    }
+    if (at >= 0) s.slot_score[at] = lru ? double(clock) : 0.0;
+    slot[i] = at;
+    missed[i] = miss[i];
+  }
+  s.counters[kEntered] = next_entry;
+  s.counters[kHits] += hits;
+  s.counters[kMisses] += misses;
+}
+
+// Four words in flight per thread: a block that missed is read from host memory over the bus,
+// where each load waits microseconds.
 template <typename Word>
-__device__ void copy_run(const char* src, char* dst, char* also, std::int64_t bytes) {
+__device__ void copy_run(const char* __restrict__ src, char* __restrict__ dst, char* __restrict__ also,
+                         std::int64_t bytes) {
+  constexpr int kUnroll = 4;
   const auto* s = reinterpret_cast<const Word*>(src);
   auto* d = reinterpret_cast<Word*>(dst);
   auto* a = reinterpret_cast<Word*>(also);
-  for (std::int64_t i = threadIdx.x; i < bytes / std::int64_t(sizeof(Word)); i += blockDim.x) {
-    const Word w = s[i];
-    d[i] = w;
-    if (a) a[i] = w;
+  const std::int64_t words = bytes / std::int64_t(sizeof(Word)), step = blockDim.x;
+  for (std::int64_t base = threadIdx.x; base < words; base += kUnroll * step) {
+    Word w[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u)
+      if (base + u * step < words) w[u] = s[base + u * step];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u)
+      if (base + u * step < words) {
+        d[base + u * step] = w[u];
+        if (a) a[base + u * step] = w[u];
+      }
   }
 }
 
@@ -304,7 +397,10 @@ void block_cache_retrieve_cuda(BlockCacheState state, const std::int64_t* ids, s
   if (n <= 0) return;
   if (n > 65535 || heads > 65535) throw std::runtime_error("block_cache_retrieve_cuda: too many blocks or heads");
   auto s = static_cast<cudaStream_t>(stream);
-  retrieve_policy_kernel<<<1, 1, 0, s>>>(state, ids, n, lru, slot, missed);
+  if (state.capacity <= kParallelSlots && n <= kParallelIds)
+    parallel_policy_kernel<<<1, kPolicyThreads, 0, s>>>(state, ids, n, lru, slot, missed);
+  else
+    retrieve_policy_kernel<<<1, 1, 0, s>>>(state, ids, n, lru, slot, missed);
   check(cudaGetLastError(), "block_cache_retrieve_cuda: policy launch");
   const dim3 grid(static_cast<unsigned>(n), static_cast<unsigned>(heads), 2);
   gather_kernel<<<grid, 256, 0, s>>>(ids, n, slot, missed, host_k, host_v, host_head_bytes, pending,
