@@ -141,7 +141,9 @@ class TestSession : public QObject {
     const auto answer = reader.ask(document, "What is on page 4?", options, events);
     QCOMPARE(streamed, answer.text);
     QVERIFY(answer.stop_reason == "eos" || answer.stop_reason == "max_new_tokens");
-    QVERIFY(answer.answer_tokens >= 1 && answer.answer_tokens <= 5);
+    // The random model may end its answer at once (seed 5032: the first token is its EOS).
+    QVERIFY2(answer.stop_reason == "eos" ? answer.answer_tokens < 5 : answer.answer_tokens == 5,
+             qPrintable(QString("%1 tokens, stop %2").arg(answer.answer_tokens).arg(QString::fromStdString(answer.stop_reason))));
     QCOMPARE(progress.back(), answer.prompt_tokens);
     QVERIFY(std::is_sorted(progress.begin(), progress.end()));
     // Reported after every layer of every chunk: more often than once per chunk.
