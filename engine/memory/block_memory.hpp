@@ -60,6 +60,7 @@ class BlockMemory : public ContextMemory {
   at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) override;
   void reset() override;
   std::int64_t length() const override { return length_; }
+  bool keeps_input_views() const override { return false; }  // the chunk is concatenated (copied)
 
   const BlockStore& store() const { return store_; }
   // Reads the block ids back from the device (waits for it).

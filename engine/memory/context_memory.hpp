@@ -24,6 +24,11 @@ class ContextMemory {
 
   // Tokens seen since the last reset.
   virtual std::int64_t length() const = 0;
+
+  // Whether attend() may keep views of q, k or v after it returns (rather than copies): a
+  // caller that overwrites its buffers in place (the transformer's per-layer decode graphs)
+  // needs this to be false.
+  virtual bool keeps_input_views() const { return true; }
 };
 
 }  // namespace qread::memory

@@ -234,8 +234,15 @@ struct Transformer::DecodeGraph {
   std::int64_t capacity = 0;
   std::vector<const void*> storage;  // each layer's cache when captured
 };
+struct Transformer::LayerGraphs {
+  // Per layer: the graph before attention (reads x[i], writes qkv[i]) and after it (reads x[i]
+  // and attn[i], writes x[i + 1]); x[0] takes the token's embedding. One memory pool for all.
+  std::vector<std::unique_ptr<at::cuda::CUDAGraph>> before, after;
+  std::vector<at::Tensor> x, qkv, attn;
+};
 #else
 struct Transformer::DecodeGraph {};
+struct Transformer::LayerGraphs {};
 #endif
 
 Transformer::Transformer(ModelConfig config, TransformerWeights weights, std::unique_ptr<Rope> rope,
@@ -248,7 +255,10 @@ Transformer::~Transformer() = default;
 
 void Transformer::set_decode_graphs(bool on) {
   decode_graphs_ = on;
-  if (!on) graph_.reset();
+  if (!on) {
+    graph_.reset();
+    layer_graphs_.reset();
+  }
 }
 
 void Transformer::set_memories(std::unique_ptr<Rope> rope, const MemoryFactory& memory_for_layer) {
@@ -272,28 +282,38 @@ at::Tensor Transformer::logits(const at::Tensor& hidden) const {
       .to(at::kFloat);
 }
 
+at::Tensor Transformer::before_attention(std::int64_t layer, const at::Tensor& x) const {
+  const LayerWeights& l = weights_.layers[std::size_t(layer)];
+  auto h = rms_norm(x, l.input_norm, config_.rms_norm_eps);
+  return l.qkv_bias.defined() ? at::addmm(l.qkv_bias, h, l.qkv.t()) : at::matmul(h, l.qkv.t());
+}
+
+at::Tensor Transformer::after_attention(std::int64_t layer, const at::Tensor& x, const at::Tensor& attn) const {
+  const LayerWeights& l = weights_.layers[std::size_t(layer)];
+  const std::int64_t I = config_.intermediate_size;
+  // Residual adds folded into the products where there is no bias (one op less each).
+  auto y = l.o_bias.defined() ? x + at::addmm(l.o_bias, attn, l.o.t()) : at::addmm(x, attn, l.o.t());
+  auto h = rms_norm(y, l.post_attention_norm, config_.rms_norm_eps);
+  auto gate_up = l.gate_up_bias.defined() ? at::addmm(l.gate_up_bias, h, l.gate_up.t()) : at::matmul(h, l.gate_up.t());
+  auto act = at::silu(gate_up.narrow(1, 0, I)) * gate_up.narrow(1, I, I);
+  return l.down_bias.defined() ? y + at::addmm(l.down_bias, act, l.down.t()) : at::addmm(y, act, l.down.t());
+}
+
+namespace {
+// [T, heads * D] columns [offset * D, (offset + n) * D) -> [1, n, T, D] (a view).
+at::Tensor head_view(const at::Tensor& qkv, std::int64_t offset, std::int64_t n, std::int64_t D) {
+  const std::int64_t T = qkv.size(0);
+  return qkv.narrow(1, offset * D, n * D).view({T, n, D}).transpose(0, 1).unsqueeze(0);
+}
+}  // namespace
+
 at::Tensor Transformer::layers(at::Tensor x, const Attend& attend,
                                const std::function<void(std::int64_t)>& after_layer) {
-  const std::int64_t T = x.size(0), Hq = config_.num_heads, Hkv = config_.num_kv_heads, D = config_.head_dim,
-                     I = config_.intermediate_size;
-  const double eps = config_.rms_norm_eps;
+  const std::int64_t T = x.size(0), Hq = config_.num_heads, Hkv = config_.num_kv_heads, D = config_.head_dim;
   for (std::int64_t i = 0; i < config_.num_layers; ++i) {
-    const LayerWeights& l = weights_.layers[i];
-    auto h = rms_norm(x, l.input_norm, eps);
-    auto qkv = l.qkv_bias.defined() ? at::addmm(l.qkv_bias, h, l.qkv.t()) : at::matmul(h, l.qkv.t());
-    // [T, heads * D] -> [1, heads, T, D]
-    auto heads = [&](std::int64_t offset, std::int64_t n) {
-      return qkv.narrow(1, offset * D, n * D).view({T, n, D}).transpose(0, 1).unsqueeze(0);
-    };
-    auto attn = attend(i, heads(0, Hq), heads(Hq, Hkv), heads(Hq + Hkv, Hkv));
-    attn = attn.squeeze(0).transpose(0, 1).reshape({T, Hq * D});
-    // Residual adds folded into the products where there is no bias (one op less each).
-    x = l.o_bias.defined() ? x + at::addmm(l.o_bias, attn, l.o.t()) : at::addmm(x, attn, l.o.t());
-    h = rms_norm(x, l.post_attention_norm, eps);
-    auto gate_up = l.gate_up_bias.defined() ? at::addmm(l.gate_up_bias, h, l.gate_up.t())
-                                            : at::matmul(h, l.gate_up.t());
-    auto act = at::silu(gate_up.narrow(1, 0, I)) * gate_up.narrow(1, I, I);
-    x = l.down_bias.defined() ? x + at::addmm(l.down_bias, act, l.down.t()) : at::addmm(x, act, l.down.t());
+    auto qkv = before_attention(i, x);
+    auto attn = attend(i, head_view(qkv, 0, Hq, D), head_view(qkv, Hq, Hkv, D), head_view(qkv, Hq + Hkv, Hkv, D));
+    x = after_attention(i, x, attn.squeeze(0).transpose(0, 1).reshape({T, Hq * D}));
     if (after_layer) after_layer(i);
   }
   return x;
@@ -303,6 +323,8 @@ at::Tensor Transformer::forward(const at::Tensor& ids, bool all_logits,
                                 const std::function<void(std::int64_t)>& after_layer) {
   if (ids.numel() == 1 && !all_logits && !after_layer)
     if (auto out = graph_step(ids); out.defined()) return out;
+  if (ids.numel() == 1 && !all_logits)
+    if (auto out = layer_graph_step(ids, after_layer); out.defined()) return out;
   memory::PhaseScope forward_scope("forward, eager (all)");
   auto x = at::embedding(weights_.embed, ids.to(device(), at::kLong));  // [T, hidden]
   x = layers(
@@ -381,8 +403,63 @@ at::Tensor Transformer::graph_step(const at::Tensor& ids) {
   for (auto* d : dense) d->advance();
   return graph_->logits.clone();  // the next replay overwrites the graph's own
 }
+
+at::Tensor Transformer::layer_graph_step(const at::Tensor& ids, const std::function<void(std::int64_t)>& after_layer) {
+  if (!decode_graphs_ || !device().is_cuda()) return {};
+  for (const auto& m : memories_)
+    if (m->keeps_input_views()) return {};
+  const std::int64_t L = config_.num_layers, Hq = config_.num_heads, Hkv = config_.num_kv_heads, D = config_.head_dim;
+  if (!layer_graphs_) {
+    auto g = std::make_unique<LayerGraphs>();
+    auto opts = weights_.embed.options();
+    g->x.push_back(at::zeros({1, config_.hidden_size}, opts));
+    // Captured on a side stream after one eager run of each part there (cuBLAS and the
+    // allocator set up what they need outside the capture).
+    at::cuda::getCurrentCUDAStream().synchronize();
+    {
+      at::cuda::CUDAStreamGuard guard(at::cuda::getStreamFromPool());
+      for (std::int64_t i = 0; i < L; ++i) {
+        g->attn.push_back(at::zeros({1, Hq * D}, opts));
+        before_attention(i, g->x[std::size_t(i)]);
+        after_attention(i, g->x[std::size_t(i)], g->attn.back());
+        at::cuda::getCurrentCUDAStream().synchronize();
+        for (auto* list : {&g->before, &g->after}) list->push_back(std::make_unique<at::cuda::CUDAGraph>());
+        if (i == 0)
+          g->before.back()->capture_begin();
+        else
+          g->before.back()->capture_begin(g->before.front()->pool());
+        g->qkv.push_back(before_attention(i, g->x[std::size_t(i)]));
+        g->before.back()->capture_end();
+        g->after.back()->capture_begin(g->before.front()->pool());
+        g->x.push_back(after_attention(i, g->x[std::size_t(i)], g->attn.back()));
+        g->after.back()->capture_end();
+      }
+      at::cuda::getCurrentCUDAStream().synchronize();
+    }
+    layer_graphs_ = std::move(g);
+  }
+  memory::PhaseScope forward_scope("forward, layer graphs (all)");
+  LayerGraphs& g = *layer_graphs_;
+  g.x.front().copy_(at::embedding(weights_.embed, ids.to(device(), at::kLong)));
+  for (std::int64_t i = 0; i < L; ++i) {
+    const auto at = std::size_t(i);
+    g.before[at]->replay();
+    at::Tensor attn;
+    {
+      memory::PhaseScope scope("attention (all)");
+      // Views of the graph's buffer: the memory copies what it keeps (keeps_input_views()).
+      attn = memories_[at]->attend(head_view(g.qkv[at], 0, Hq, D), head_view(g.qkv[at], Hq, Hkv, D),
+                                   head_view(g.qkv[at], Hq + Hkv, Hkv, D));
+    }
+    g.attn[at].copy_(attn.reshape({1, Hq * D}));  // [1, Hq, 1, D]: the same order
+    g.after[at]->replay();
+    if (after_layer) after_layer(i);
+  }
+  return logits(g.x.back()).squeeze(0);
+}
 #else
 at::Tensor Transformer::graph_step(const at::Tensor&) { return {}; }
+at::Tensor Transformer::layer_graph_step(const at::Tensor&, const std::function<void(std::int64_t)>&) { return {}; }
 #endif
 
 }  // namespace qread::model

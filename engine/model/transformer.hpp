@@ -81,7 +81,10 @@ class Transformer {
 
   // Decoding one token at a time with full attention on CUDA replays a captured CUDA graph of
   // the whole step (one launch instead of ~20 per layer; the step is otherwise bound by the
-  // host launching kernels). On by default; QREAD_CUDA_GRAPHS=0 in the environment turns it off.
+  // host launching kernels). With memories that keep no views of their inputs (InfLLM, Q-LLM),
+  // whose attention cannot be captured, each layer's work before and after attention is a
+  // captured graph (two launches instead of about ten). On by default; QREAD_CUDA_GRAPHS=0 in
+  // the environment turns both off.
   void set_decode_graphs(bool on);
   bool decode_graphs() const { return decode_graphs_; }
 
@@ -89,9 +92,16 @@ class Transformer {
 
  private:
   struct DecodeGraph;
+  struct LayerGraphs;
   using Attend = std::function<at::Tensor(std::int64_t layer, const at::Tensor& q, const at::Tensor& k,
                                           const at::Tensor& v)>;
   at::Tensor layers(at::Tensor x, const Attend& attend, const std::function<void(std::int64_t)>& after_layer);
+  // A layer's work before attention: x [T, hidden] -> the q, k, v projections [T, (Hq + 2 Hkv) D].
+  at::Tensor before_attention(std::int64_t layer, const at::Tensor& x) const;
+  // And after it: x and the attention output [T, Hq * D] -> the layer's output [T, hidden].
+  at::Tensor after_attention(std::int64_t layer, const at::Tensor& x, const at::Tensor& attn) const;
+  // One token through the per-layer graphs, or an undefined tensor where they do not apply.
+  at::Tensor layer_graph_step(const at::Tensor& ids, const std::function<void(std::int64_t)>& after_layer);
   at::Tensor logits(const at::Tensor& hidden) const;
   // One token through the captured graph, or an undefined tensor where it does not apply.
   at::Tensor graph_step(const at::Tensor& ids);
@@ -102,6 +112,7 @@ class Transformer {
   std::vector<std::unique_ptr<memory::ContextMemory>> memories_;
   bool decode_graphs_;
   std::unique_ptr<DecodeGraph> graph_;
+  std::unique_ptr<LayerGraphs> layer_graphs_;  // depend on the weights only: kept across resets
 };
 
 // HF RMSNorm: normalise in float32, cast back, then scale by the weight in the model dtype.

@@ -2,6 +2,7 @@
 // products, RoPE angles from scalar formulas, explicit causal softmax per head), on random tiny
 // models of each architecture; chunked prefill against one-shot; cached decode against
 // recomputation; the shared oracle models in dense mode; clear errors on bad weights and ids.
+#include "memory/memory_factory.hpp"
 #include "model/model_config.hpp"
 #include "model/safetensors.hpp"
 #include "model/transformer.hpp"
@@ -12,6 +13,7 @@
 
 #include <ATen/ATen.h>
 #include <c10/core/GradMode.h>
+#include <c10/core/InferenceMode.h>
 #include <QDir>
 #include <QTemporaryDir>
 #include <QtTest>
@@ -322,6 +324,56 @@ class TestTransformer : public QObject {
     feed_both(long_ids, 3000, 4100);
     worst = decode_both(long_ids, 4100, long_ids.size());
     qInfo("%s: after a chunked prompt, max |logit diff| over 1500 steps: %.3g", qPrintable(dtype), worst);
+    QVERIFY2(worst <= limit, qPrintable(QString::number(worst)));
+#else
+    QSKIP("CPU build: CUDA graphs are checked on the device (tools/device)");
+#endif
+  }
+
+  void cudaLayerGraphsEqualEager_data() {
+    QTest::addColumn<QString>("dtype");
+    QTest::addRow("float32") << "float32";
+    QTest::addRow("bfloat16") << "bfloat16";
+  }
+  void cudaLayerGraphsEqualEager() {
+#ifdef QREAD_WITH_CUDA
+    if (!at::hasCUDA()) QSKIP("built with CUDA but no CUDA device is present");
+    // Q-LLM decoding through the per-layer graphs (before and after attention) against eager
+    // decoding, over enough tokens that blocks leave the window and are retrieved.
+    QFETCH(QString, dtype);
+    const auto type = dtype == "float32" ? at::kFloat : at::kBFloat16;
+    qread::MakeModelOptions o;
+    o.kv_heads = 2;
+    o.vocab_size = 97;
+    const auto dir = make(QString("layer-graphs-") + dtype, o);
+    auto eager = load_transformer(dir, at::kCUDA, type), graphed = load_transformer(dir, at::kCUDA, type);
+    eager->set_decode_graphs(false);
+    graphed->set_decode_graphs(true);
+    auto config = qread::default_config(qread::MemoryMode::qllm).attention;
+    config.n_local = 64;
+    config.n_init = 8;
+    config.block_size = 16;
+    config.exc_block_size = 32;
+    config.topk = 3;
+    config.max_cached_block = 4;
+    for (auto* model : {eager.get(), graphed.get()})
+      model->set_memories(std::make_unique<qread::model::Rope>(model->config(), config.base, config.distance_scale,
+                                                               at::Device(at::kCUDA), false),
+                          [&](std::int64_t layer, const qread::model::Rope& rope) {
+                            return qread::memory::make_memory(config, layer, rope,
+                                                              qread::memory::QuestionSpan{5, 15}, at::kCUDA);
+                          });
+    c10::InferenceMode inference;
+    const auto ids = random_ids(600, o.vocab_size, rng_);
+    const std::vector<std::int64_t> prompt(ids.begin(), ids.begin() + 200);
+    eager->forward(ids_tensor(prompt));
+    graphed->forward(ids_tensor(prompt));
+    double worst = 0;
+    for (std::size_t i = 200; i < ids.size(); ++i)
+      worst = std::max(worst, max_abs(eager->forward(ids_tensor({ids[i]})).cpu(),
+                                      graphed->forward(ids_tensor({ids[i]})).cpu()));
+    const double limit = type == at::kFloat ? 1e-4 : 5e-2;
+    qInfo("%s: max |logit diff| layer graphs vs eager, Q-LLM, over 400 steps: %.3g", qPrintable(dtype), worst);
     QVERIFY2(worst <= limit, qPrintable(QString::number(worst)));
 #else
     QSKIP("CPU build: CUDA graphs are checked on the device (tools/device)");
