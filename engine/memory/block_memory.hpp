@@ -75,6 +75,9 @@ class BlockMemory : public ContextMemory {
   const at::Tensor& question_vector() const { return question_; }
   // Representative keys of all blocks, [blocks, Hq * D].
   at::Tensor representative_keys() const;
+  // Bytes of memory held for the window, the remainder and the init tokens (their storages,
+  // whole): bounded by the window and block sizes, whatever the chunk size.
+  std::int64_t window_bytes() const;
 
  private:
   // The output for one execution block and the local attention its window keys received;

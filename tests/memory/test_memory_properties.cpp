@@ -565,6 +565,36 @@ class TestMemoryProperties : public QObject {
     }
   }
 
+  void windowStateDoesNotGrowWithTheChunk() {
+    // After a chunk, the block memory keeps the window, the remainder and the init tokens, not
+    // the chunk they were cut from: the bytes held are the same for a chunk of 300 tokens as
+    // for one of 3000, and bounded by the window, block and execution-block sizes.
+    const auto c = tiny_config(4, 2, 16);
+    model::Rope rope(c, std::nullopt, std::nullopt, at::kCPU, false);
+    AttentionConfig a;
+    a.mode = MemoryMode::qllm;
+    a.n_local = 64;
+    a.n_init = 8;
+    a.block_size = 16;
+    a.exc_block_size = 32;
+    a.topk = 2;
+    a.max_cached_block = 4;
+    const std::int64_t per_token = 2 * c.num_kv_heads * c.head_dim * 4 + c.num_heads * 4;  // k, v and scores, float32
+    const std::int64_t bound = (a.n_local + a.block_size + a.exc_block_size) * 2 * per_token + 2 * a.n_init * per_token;
+    std::vector<std::int64_t> held;
+    for (std::int64_t chunk : {300, 3000}) {
+      memory::BlockMemory m(rope, a, memory::QuestionSpan{2, 6}, at::kCPU);
+      const std::int64_t tokens = 2 * chunk;
+      auto q = at::randn({1, c.num_heads, tokens, c.head_dim}), k = at::randn({1, c.num_kv_heads, tokens, c.head_dim}),
+           v = at::randn({1, c.num_kv_heads, tokens, c.head_dim});
+      run_chunks(m, q, k, v, {chunk, chunk});  // as between two chunks of a prompt
+      held.push_back(m.window_bytes());
+      QVERIFY2(m.window_bytes() <= bound, qPrintable(QString("%1 > %2").arg(m.window_bytes()).arg(bound)));
+    }
+    qInfo("window state after chunks of 300 and 3000 tokens: %lld and %lld bytes (bound %lld)", (long long)held[0],
+          (long long)held[1], (long long)bound);
+  }
+
   void blockChoiceIsTopScoredBlocks() {
     // execution_block_means and select_blocks against plain loops in double: the mean query of
     // each execution block, then the k blocks whose representatives score highest against it
