@@ -2,7 +2,8 @@
 // the model runs on CUDA), and a cache of at most `capacity` of them on the model's device with
 // the reference's eviction policies (qread/kernels/block_cache.hpp says which block leaves when).
 // On CUDA the cache's bookkeeping lives on the GPU: a retrieval of ids chosen there runs without
-// waiting for the device, and blocks that miss are read from host memory by the copy kernel.
+// waiting for the device, on a copy stream of the store's own, and blocks that miss are read
+// from host memory by the copy kernel.
 #pragma once
 
 #include "qread/config.hpp"
@@ -36,8 +37,9 @@ class BlockStore {
   // Stores a block ([1, Hkv, block_size, D] each) starting at absolute token `start`; returns its id.
   std::int64_t add(const at::Tensor& k, const at::Tensor& v, std::int64_t start);
   // Stores n consecutive blocks at once: k and v are [1, Hkv, n * block_size, D], the first block
-  // starts at absolute token `start`. The copy to host memory is asynchronous on CUDA (the host
-  // side is read only through later stream-ordered work). Returns the first id.
+  // starts at absolute token `start`. On CUDA the copy to host memory runs on the copy stream,
+  // queued after the next retrieval (which reads these blocks from k and v, kept referenced
+  // until then). Returns the first id.
   std::int64_t add_blocks(const at::Tensor& k, const at::Tensor& v, std::int64_t n, std::int64_t start);
 
   // Makes blocks `ids` (int64 [n], distinct, on the memory's device) resident, evicting as the
