@@ -1,6 +1,7 @@
-// The block cache policy runs in one thread (a few dozen slots: nothing to parallelise, and it
-// must see its own updates in order); the copies run on a grid of (block, head, keys|values),
-// 16 bytes per thread and step where the addresses allow. Representative keys: one thread block
+// The block cache policy runs in one thread block with the slots in shared memory (up to 1024
+// slots; beyond, block_cache_retrieve itself in one thread); the copies run on a grid of (block,
+// head, keys|values), 16 bytes per load and four loads in flight per thread where the addresses
+// allow. Representative keys: one thread block
 // per (memory block, query head) picks the top r scores by repeated arg-max, then averages.
 // Block selection: a warp per block scores it, then one thread block picks the top k the same way.
 // Copies to host memory are kernels writing through the memory's device address.

@@ -1,8 +1,9 @@
 // The device cache of memory blocks (InfLLM / Q-LLM): which blocks sit in which of `capacity`
 // device slots, and which one leaves when a retrieval needs room. The policy is plain code on
 // plain arrays, compiled for the host (the CPU block store runs it directly) and for the device
-// (a one-thread kernel runs the same lines on arrays in GPU memory), so that a retrieval whose
-// block ids were chosen on the GPU needs no host synchronisation, and both sides evict alike:
+// (a one-thread kernel runs the same lines on arrays in GPU memory; up to 1024 slots, a
+// one-block kernel makes the same decisions in parallel), so that a retrieval whose block ids
+// were chosen on the GPU needs no host synchronisation, and both sides evict alike:
 //   lru:   a block's score is the clock of its last retrieval;
 //   lru-s: a retrieved block's score restarts at 0; every scoring step multiplies all scores by
 //          the decay and adds the attention each retrieved block received;
