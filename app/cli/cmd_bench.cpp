@@ -71,9 +71,9 @@ qread::cli::Runner setup_bench(CLI::App& app) {
     const std::string name = a->shape.empty() ? a->model_dir : a->shape;
     if (!a->json)
       fmt::print("{} ({} layers, hidden {}, {}/{} heads), {} {}, {}, loaded in {:.1f} s\n"
-                 "{:>9} {:>10} {:>12} {:>11} {:>12} {:>12}\n",
+                 "{:>9} {:>10} {:>12} {:>11} {:>12} {:>12} {:>11}\n",
                  name, s.layers, s.hidden_size, s.heads, s.kv_heads, s.device, s.dtype, mode, s.load_seconds,
-                 "length", "prefill s", "prefill tok/s", "decode ms", "GPU peak MiB", "host peak MiB");
+                 "length", "prefill s", "prefill tok/s", "decode ms", "GPU peak MiB", "host peak MiB", "cache hits");
     std::mt19937_64 rng(a->seed);
     std::uniform_int_distribution<qread::TokenId> token(0, qread::TokenId(s.vocab_size - 1));
     {
@@ -109,17 +109,24 @@ qread::cli::Runner setup_bench(CLI::App& app) {
       const double decode_ms = a->decode_tokens
           ? 1000.0 * std::chrono::duration<double>(Clock::now() - start).count() / a->decode_tokens : 0.0;
       const auto memory = qread::memory_usage();
+      // The block cache's hits and misses in this prefill and decode (InfLLM, Q-LLM; none in
+      // other modes), all layers: read after the timings, as reading them waits for the device.
+      const auto report = lm->memory_report();
+      const auto lookups = report.cache_hits + report.cache_misses;
       if (a->json) {
         std::cout << nlohmann::json{{"model", name}, {"mode", mode}, {"device", s.device},
                                     {"dtype", s.dtype}, {"length", length}, {"chunk_size", a->chunk_size},
                                     {"prefill_seconds", prefill}, {"prefill_tokens_per_second", double(length) / prefill},
                                     {"decode_tokens", a->decode_tokens}, {"decode_ms_per_token", decode_ms},
                                     {"gpu_peak_bytes", memory.gpu_peak_bytes},
-                                    {"host_peak_bytes", memory.host_peak_bytes}}.dump()
+                                    {"host_peak_bytes", memory.host_peak_bytes},
+                                    {"cache_hits", report.cache_hits}, {"cache_misses", report.cache_misses},
+                                    {"bytes_to_device", report.bytes_to_device}}.dump()
                   << std::endl;
       } else {
-        fmt::print("{:>9} {:>10.3f} {:>12.0f} {:>11.2f} {:>12.0f} {:>12.0f}\n", length, prefill,
-                   double(length) / prefill, decode_ms, mib(memory.gpu_peak_bytes), mib(memory.host_peak_bytes));
+        const std::string hits = lookups ? fmt::format("{:.1f}%", 100.0 * double(report.cache_hits) / double(lookups)) : "-";
+        fmt::print("{:>9} {:>10.3f} {:>12.0f} {:>11.2f} {:>12.0f} {:>12.0f} {:>11}\n", length, prefill,
+                   double(length) / prefill, decode_ms, mib(memory.gpu_peak_bytes), mib(memory.host_peak_bytes), hits);
       }
     }
     return qread::cli::kExitOk;

@@ -132,6 +132,17 @@ class TestCli : public QObject {
     QCOMPARE(first["mode"].toString(), QStringLiteral("origin"));
     QVERIFY(first["prefill_tokens_per_second"].toDouble() > 0);
     QVERIFY(second["decode_ms_per_token"].toDouble() > 0);
+    QCOMPARE(first["cache_hits"].toInt() + first["cache_misses"].toInt(), 0);  // full attention: no block cache
+    // Q-LLM: the block cache's lookups, every layer's and execution block's retrieved blocks.
+    const auto qllm = run({"bench", "--shape", "tiny", "--random-weights", "--lengths", "1k", "--decode-tokens", "2",
+                           "--config", QREAD_SOURCE_DIR "/config/smollm2-qllm.yaml", "--set", "n_local=128", "--set",
+                           "exc_block_size=64", "--set", "topk=2", "--json"});
+    QVERIFY2(qllm.exit_code == 0, qPrintable(qllm.err));
+    const auto q = QJsonDocument::fromJson(qllm.out.trimmed().toUtf8()).object();
+    const auto lookups = q["cache_hits"].toInt() + q["cache_misses"].toInt();
+    // At most topk (2) blocks per execution block of 64 queries (16 of them, 2 decoded), 2 layers.
+    QVERIFY2(lookups > 0 && lookups <= 2 * 2 * (16 + 2), qPrintable(qllm.out));
+    QVERIFY(q["bytes_to_device"].toInt() == 0);  // the CPU store reads blocks in place
     const auto bad = run({"bench", "--shape", "gpt-9", "--random-weights"});
     QCOMPARE(bad.exit_code, 2);
     QVERIFY2(bad.err.contains("gpt-9"), qPrintable(bad.err));
