@@ -204,7 +204,7 @@ void BlockStore::clear() {
   arenas_k_.clear();
   arenas_v_.clear();
   cache_k_ = cache_v_ = at::Tensor();
-  arena_k_address_ = arena_v_address_ = block_bytes_ = 0;
+  arena_k_address_ = arena_v_address_ = 0;
   policy_ = std::make_unique<Policy>();
   auto longs = at::TensorOptions().dtype(at::kLong).device(device_);
   policy_->slot_block = at::full({capacity_}, -1, longs);
@@ -264,7 +264,6 @@ std::int64_t BlockStore::add(const at::Tensor& k, const at::Tensor& v, std::int6
 
 std::int64_t BlockStore::add_blocks(const at::Tensor& k, const at::Tensor& v, std::int64_t n, std::int64_t start) {
   const auto block = k.size(2) / n, dim = k.size(3), element = std::int64_t(k.element_size());
-  block_bytes_ = k.size(1) * block * dim * element;
   const auto first = size();
   grow_tables(first + n);
   // [Hkv, n * block, D] with rows contiguous: a block is a run of rows in every head.
@@ -272,7 +271,10 @@ std::int64_t BlockStore::add_blocks(const at::Tensor& k, const at::Tensor& v, st
   if (rows_k.stride(2) != 1 || rows_k.stride(1) != dim) rows_k = rows_k.contiguous();
   if (rows_v.stride(2) != 1 || rows_v.stride(1) != dim) rows_v = rows_v.contiguous();
   if (on_device_) {
-    flush_pending();
+    if (!pending_.copies.empty()) {
+      after_current_stream();
+      flush_pending();
+    }
     pending_.first = first;
     pending_.k = rows_k;
     pending_.v = rows_v;
@@ -314,8 +316,8 @@ void BlockStore::flush_pending() {
 #ifdef QREAD_WITH_CUDA
   // One strided copy per tensor and arena, straight from the device layout, by a kernel writing
   // to the arena's device address (a cudaMemcpy2DAsync would wait while the helper thread
-  // page-locks the next arena), on the copy stream after what the current stream has queued.
-  after_current_stream();
+  // page-locks the next arena), on the copy stream (the caller has ordered it after the work
+  // that made the blocks).
   streams_->uses(pending_.k);
   streams_->uses(pending_.v);
   const std::int64_t element = std::int64_t(pending_.k.element_size()), dim = pending_.k.size(2);
@@ -349,7 +351,9 @@ MemoryCounters BlockStore::counters() const {
   MemoryCounters out;
   out.cache_hits = c[kernels::kHits].item<std::int64_t>();
   out.cache_misses = c[kernels::kMisses].item<std::int64_t>();
-  out.bytes_to_device = on_device_ ? 2 * out.cache_misses * block_bytes_ : 0;
+  // Keys and values of each block that missed; an arena holds kArenaBlocks blocks' keys.
+  const std::int64_t block_bytes = arenas_k_.empty() ? 0 : std::int64_t(arenas_k_.front().nbytes()) / kArenaBlocks;
+  out.bytes_to_device = on_device_ ? 2 * out.cache_misses * block_bytes : 0;
   return out;
 }
 
@@ -417,7 +421,7 @@ std::pair<at::Tensor, at::Tensor> BlockStore::retrieve(const at::Tensor& ids) {
                                        out_k.data_ptr(), out_v.data_ptr(), kv_heads, block * dim * element,
                                        streams_->copy.stream());
   }
-  flush_pending();
+  flush_pending();  // the copy stream already waits for the current stream's work (above)
   return {out_k, out_v};
 #else
   throw Error("block store: a CUDA device without a CUDA build");

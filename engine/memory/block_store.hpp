@@ -94,7 +94,7 @@ class BlockStore {
     at::Tensor k, v;
     std::vector<Copy> copies;
   } pending_;
-  void flush_pending();
+  void flush_pending();  // queues the copies; the copy stream must already follow their source
   // The policy's arrays, on the device that runs the policy (the memory's device).
   struct Policy;
   std::unique_ptr<Policy> policy_;
@@ -111,7 +111,6 @@ class BlockStore {
   // b % kArenaBlocks of arena b / kArenaBlocks. All live until clear() (the device reads them).
   std::vector<at::Tensor> arenas_k_, arenas_v_;
   std::int64_t arena_k_address_ = 0, arena_v_address_ = 0;  // the last arena's device addresses
-  std::int64_t block_bytes_ = 0;  // keys of one block
 };
 
 }  // namespace qread::memory

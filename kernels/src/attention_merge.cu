@@ -1,5 +1,5 @@
-// One thread block per merged row (threads over the head dimension); one thread per (head, key)
-// for the window sums, looping over just the queries whose window holds the key.
+// One thread block per merged row (threads over the head dimension); for the window sums, a
+// thread block per 32 keys of a head, each key's queries split over 8 rows of threads.
 #include "qread/kernels/attention_merge.hpp"
 
 #include "element_access.cuh"
@@ -71,11 +71,6 @@ __global__ void received_kernel(const T* __restrict__ logits, const float* __res
   }
 }
 
-void check(const char* what) {
-  if (cudaError_t err = cudaGetLastError(); err != cudaSuccess)
-    throw std::runtime_error(std::string(what) + ": launch failed: " + cudaGetErrorString(err));
-}
-
 }  // namespace
 
 void merge_attention_cuda(const void* a, std::int64_t a_head_stride, std::int64_t a_token_stride, const float* lse_a,
@@ -87,25 +82,13 @@ void merge_attention_cuda(const void* a, std::int64_t a_head_stride, std::int64_
   const dim3 grid(static_cast<unsigned>(tokens), static_cast<unsigned>(heads));
   const unsigned threads = dim >= 128 ? 128 : 32 * static_cast<unsigned>((dim + 31) / 32);
   auto s = static_cast<cudaStream_t>(stream);
-  switch (type) {
-    case ElementType::float32:
-      merge_kernel<float><<<grid, threads, 0, s>>>(static_cast<const float*>(a), a_head_stride, a_token_stride, lse_a,
-                                                   static_cast<const float*>(b), b_head_stride, b_token_stride, lse_b,
-                                                   static_cast<float*>(out), lse, tokens, dim);
-      break;
-    case ElementType::bfloat16:
-      merge_kernel<__nv_bfloat16><<<grid, threads, 0, s>>>(
-          static_cast<const __nv_bfloat16*>(a), a_head_stride, a_token_stride, lse_a,
-          static_cast<const __nv_bfloat16*>(b), b_head_stride, b_token_stride, lse_b, static_cast<__nv_bfloat16*>(out),
-          lse, tokens, dim);
-      break;
-    case ElementType::float16:
-      merge_kernel<__half><<<grid, threads, 0, s>>>(static_cast<const __half*>(a), a_head_stride, a_token_stride, lse_a,
-                                                    static_cast<const __half*>(b), b_head_stride, b_token_stride, lse_b,
-                                                    static_cast<__half*>(out), lse, tokens, dim);
-      break;
-  }
-  check("merge_attention_cuda");
+  with_element_type(type, [&](auto element) {
+    using T = typename decltype(element)::type;
+    merge_kernel<T><<<grid, threads, 0, s>>>(static_cast<const T*>(a), a_head_stride, a_token_stride, lse_a,
+                                             static_cast<const T*>(b), b_head_stride, b_token_stride, lse_b,
+                                             static_cast<T*>(out), lse, tokens, dim);
+  });
+  check_launch("merge_attention_cuda");
 }
 
 void window_attention_received_cuda(const void* logits, const float* lse, float* score, std::int64_t heads,
@@ -116,21 +99,12 @@ void window_attention_received_cuda(const void* logits, const float* lse, float*
   const dim3 grid(static_cast<unsigned>((keys + kReceivedKeys - 1) / kReceivedKeys), static_cast<unsigned>(heads));
   const dim3 threads(kReceivedKeys, kReceivedSlices);
   auto s = static_cast<cudaStream_t>(stream);
-  switch (type) {
-    case ElementType::float32:
-      received_kernel<float><<<grid, threads, 0, s>>>(static_cast<const float*>(logits), lse, score, heads, queries,
-                                                      keys, offset, window, scale);
-      break;
-    case ElementType::bfloat16:
-      received_kernel<__nv_bfloat16><<<grid, threads, 0, s>>>(static_cast<const __nv_bfloat16*>(logits), lse, score,
-                                                              heads, queries, keys, offset, window, scale);
-      break;
-    case ElementType::float16:
-      received_kernel<__half><<<grid, threads, 0, s>>>(static_cast<const __half*>(logits), lse, score, heads, queries,
-                                                       keys, offset, window, scale);
-      break;
-  }
-  check("window_attention_received_cuda");
+  with_element_type(type, [&](auto element) {
+    using T = typename decltype(element)::type;
+    received_kernel<T><<<grid, threads, 0, s>>>(static_cast<const T*>(logits), lse, score, heads, queries, keys,
+                                                offset, window, scale);
+  });
+  check_launch("window_attention_received_cuda");
 }
 
 }  // namespace qread::kernels

@@ -309,24 +309,13 @@ void block_representatives_cuda(const void* keys, std::int64_t key_head_stride, 
   const dim3 grid(static_cast<unsigned>(n), static_cast<unsigned>(heads));
   const std::size_t shared = std::size_t(block) * sizeof(float);
   auto s = static_cast<cudaStream_t>(stream);
-  switch (type) {
-    case ElementType::float32:
-      representatives_kernel<float><<<grid, kRepresentativeThreads, shared, s>>>(
-          static_cast<const float*>(keys), key_head_stride, scores, score_stride, static_cast<float*>(out), block,
-          heads, group, dim, r);
-      break;
-    case ElementType::bfloat16:
-      representatives_kernel<__nv_bfloat16><<<grid, kRepresentativeThreads, shared, s>>>(
-          static_cast<const __nv_bfloat16*>(keys), key_head_stride, scores, score_stride,
-          static_cast<__nv_bfloat16*>(out), block, heads, group, dim, r);
-      break;
-    case ElementType::float16:
-      representatives_kernel<__half><<<grid, kRepresentativeThreads, shared, s>>>(
-          static_cast<const __half*>(keys), key_head_stride, scores, score_stride, static_cast<__half*>(out), block,
-          heads, group, dim, r);
-      break;
-  }
-  check(cudaGetLastError(), "block_representatives_cuda: launch");
+  with_element_type(type, [&](auto element) {
+    using T = typename decltype(element)::type;
+    representatives_kernel<T><<<grid, kRepresentativeThreads, shared, s>>>(
+        static_cast<const T*>(keys), key_head_stride, scores, score_stride, static_cast<T*>(out), block, heads, group,
+        dim, r);
+  });
+  check_launch("block_representatives_cuda");
 }
 
 void* allocate_pinned(std::int64_t bytes) {
@@ -357,7 +346,7 @@ void copy_rows_cuda(void* dst, std::int64_t dst_pitch, const void* src, std::int
   const auto parts = static_cast<unsigned>(std::min<std::int64_t>(64, (width + 16383) / 16384));
   copy_rows_kernel<<<dim3(static_cast<unsigned>(rows), parts), 256, 0, static_cast<cudaStream_t>(stream)>>>(
       static_cast<const char*>(src), src_pitch, static_cast<char*>(dst), dst_pitch, width);
-  check(cudaGetLastError(), "copy_rows_cuda: launch");
+  check_launch("copy_rows_cuda");
 }
 
 void select_blocks_cuda(const void* repr, std::int64_t n, std::int64_t heads, std::int64_t dim, const float* query,
@@ -368,26 +357,15 @@ void select_blocks_cuda(const void* repr, std::int64_t n, std::int64_t heads, st
   if (k > kMaxSelected || n > 0x7fffffff) throw std::runtime_error("select_blocks_cuda: k above 1024 or too many blocks");
   auto s = static_cast<cudaStream_t>(stream);
   const auto grid = static_cast<unsigned>((n + kScoreWarps - 1) / kScoreWarps);
-  switch (type) {
-    case ElementType::float32:
-      block_scores_kernel<float><<<grid, 32 * kScoreWarps, 0, s>>>(static_cast<const float*>(repr), n, heads, dim, query,
-                                                                   query_head_stride, static_cast<const float*>(question),
-                                                                   weight, scratch);
-      break;
-    case ElementType::bfloat16:
-      block_scores_kernel<__nv_bfloat16><<<grid, 32 * kScoreWarps, 0, s>>>(
-          static_cast<const __nv_bfloat16*>(repr), n, heads, dim, query, query_head_stride,
-          static_cast<const __nv_bfloat16*>(question), weight, scratch);
-      break;
-    case ElementType::float16:
-      block_scores_kernel<__half><<<grid, 32 * kScoreWarps, 0, s>>>(static_cast<const __half*>(repr), n, heads, dim,
-                                                                    query, query_head_stride,
-                                                                    static_cast<const __half*>(question), weight, scratch);
-      break;
-  }
-  check(cudaGetLastError(), "select_blocks_cuda: scores launch");
+  with_element_type(type, [&](auto element) {
+    using T = typename decltype(element)::type;
+    block_scores_kernel<T><<<grid, 32 * kScoreWarps, 0, s>>>(static_cast<const T*>(repr), n, heads, dim, query,
+                                                             query_head_stride, static_cast<const T*>(question), weight,
+                                                             scratch);
+  });
+  check_launch("select_blocks_cuda: scores");
   top_blocks_kernel<<<1, kTopThreads, 0, s>>>(scratch, n, k, ids);
-  check(cudaGetLastError(), "select_blocks_cuda: top-k launch");
+  check_launch("select_blocks_cuda: top-k");
 }
 
 void block_cache_retrieve_cuda(BlockCacheState state, const std::int64_t* ids, std::int64_t n, bool lru,
@@ -402,19 +380,19 @@ void block_cache_retrieve_cuda(BlockCacheState state, const std::int64_t* ids, s
     parallel_policy_kernel<<<1, kPolicyThreads, 0, s>>>(state, ids, n, lru, slot, missed);
   else
     retrieve_policy_kernel<<<1, 1, 0, s>>>(state, ids, n, lru, slot, missed);
-  check(cudaGetLastError(), "block_cache_retrieve_cuda: policy launch");
+  check_launch("block_cache_retrieve_cuda: policy");
   const dim3 grid(static_cast<unsigned>(n), static_cast<unsigned>(heads), 2);
   gather_kernel<<<grid, 256, 0, s>>>(ids, n, slot, missed, host_k, host_v, host_head_bytes, pending,
                                      static_cast<char*>(cache_k),
                                      static_cast<char*>(cache_v), static_cast<char*>(out_k),
                                      static_cast<char*>(out_v), heads, row_bytes);
-  check(cudaGetLastError(), "block_cache_retrieve_cuda: copy launch");
+  check_launch("block_cache_retrieve_cuda: copy");
 }
 
 void block_cache_add_scores_cuda(BlockCacheState state, const std::int64_t* ids, std::int64_t n,
                                  const float* attention, double decay, void* stream) {
   add_scores_kernel<<<1, 1, 0, static_cast<cudaStream_t>(stream)>>>(state, ids, n, attention, decay);
-  check(cudaGetLastError(), "block_cache_add_scores_cuda: launch");
+  check_launch("block_cache_add_scores_cuda");
 }
 
 std::int64_t device_address_of_host_memory(const void* host) {

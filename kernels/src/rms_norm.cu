@@ -57,13 +57,10 @@ void rms_norm_cuda(const void* x, const void* weight, void* out, std::int64_t ro
   if (rows <= 0 || cols <= 0) return;
   if (rows > 0x7fffffff) throw std::runtime_error("rms_norm_cuda: too many rows: " + std::to_string(rows));
   auto s = static_cast<cudaStream_t>(stream);
-  switch (type) {
-    case ElementType::float32: launch<float>(x, weight, out, rows, cols, eps, s); break;
-    case ElementType::bfloat16: launch<__nv_bfloat16>(x, weight, out, rows, cols, eps, s); break;
-    case ElementType::float16: launch<__half>(x, weight, out, rows, cols, eps, s); break;
-  }
-  if (cudaError_t err = cudaGetLastError(); err != cudaSuccess)
-    throw std::runtime_error(std::string("rms_norm_cuda: launch failed: ") + cudaGetErrorString(err));
+  with_element_type(type, [&](auto element) {
+    launch<typename decltype(element)::type>(x, weight, out, rows, cols, eps, s);
+  });
+  check_launch("rms_norm_cuda");
 }
 
 }  // namespace qread::kernels

@@ -47,13 +47,10 @@ void rope_cuda(const void* x, std::int64_t head_stride, std::int64_t token_strid
   if (dim % 2 != 0 || tokens > 0x7fffffff || heads > 65535)
     throw std::runtime_error("rope_cuda: unsupported shape (dim must be even, heads <= 65535)");
   auto s = static_cast<cudaStream_t>(stream);
-  switch (type) {
-    case ElementType::float32: launch<float>(x, head_stride, token_stride, cos, sin, out, heads, tokens, dim, s); break;
-    case ElementType::bfloat16: launch<__nv_bfloat16>(x, head_stride, token_stride, cos, sin, out, heads, tokens, dim, s); break;
-    case ElementType::float16: launch<__half>(x, head_stride, token_stride, cos, sin, out, heads, tokens, dim, s); break;
-  }
-  if (cudaError_t err = cudaGetLastError(); err != cudaSuccess)
-    throw std::runtime_error(std::string("rope_cuda: launch failed: ") + cudaGetErrorString(err));
+  with_element_type(type, [&](auto element) {
+    launch<typename decltype(element)::type>(x, head_stride, token_stride, cos, sin, out, heads, tokens, dim, s);
+  });
+  check_launch("rope_cuda");
 }
 
 }  // namespace qread::kernels

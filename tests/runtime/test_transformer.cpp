@@ -147,6 +147,43 @@ double max_abs(const at::Tensor& a, const at::Tensor& b) {
 
 at::Tensor ids_tensor(const std::vector<std::int64_t>& ids) { return at::tensor(ids, at::kLong); }
 
+#ifdef QREAD_WITH_CUDA
+// One model loaded twice on CUDA, one decoding eagerly and one through CUDA graphs.
+struct EagerAndGraphed {
+  std::unique_ptr<qread::model::Transformer> eager, graphed;
+  EagerAndGraphed(const fs::path& dir, at::ScalarType type)
+      : eager(load_transformer(dir, at::kCUDA, type)), graphed(load_transformer(dir, at::kCUDA, type)) {
+    eager->set_decode_graphs(false);
+    graphed->set_decode_graphs(true);
+  }
+  // Ids [begin, end) to both as one chunk.
+  void feed(const std::vector<std::int64_t>& ids, std::size_t begin, std::size_t end) {
+    const std::vector<std::int64_t> chunk(ids.begin() + std::ptrdiff_t(begin), ids.begin() + std::ptrdiff_t(end));
+    eager->forward(ids_tensor(chunk));
+    graphed->forward(ids_tensor(chunk));
+  }
+  // Ids [begin, end) to both one at a time; the largest logit difference.
+  double decode(const std::vector<std::int64_t>& ids, std::size_t begin, std::size_t end) {
+    double worst = 0;
+    for (std::size_t i = begin; i < end; ++i)
+      worst = std::max(worst, max_abs(eager->forward(ids_tensor({ids[i]})).cpu(),
+                                      graphed->forward(ids_tensor({ids[i]})).cpu()));
+    return worst;
+  }
+  void reset() {
+    eager->reset();
+    graphed->reset();
+  }
+};
+#endif
+
+void add_dtype_rows() {
+  QTest::addColumn<QString>("dtype");
+  QTest::addRow("float32") << "float32";
+  QTest::addRow("bfloat16") << "bfloat16";
+}
+
+
 }  // namespace
 
 class TestTransformer : public QObject {
@@ -265,11 +302,7 @@ class TestTransformer : public QObject {
     }
   }
 
-  void cudaGraphDecodeEqualsEager_data() {
-    QTest::addColumn<QString>("dtype");
-    QTest::addRow("float32") << "float32";
-    QTest::addRow("bfloat16") << "bfloat16";
-  }
+  void cudaGraphDecodeEqualsEager_data() { add_dtype_rows(); }
   void cudaGraphDecodeEqualsEager() {
 #ifdef QREAD_WITH_CUDA
     if (!at::hasCUDA()) QSKIP("built with CUDA but no CUDA device is present");
@@ -279,50 +312,31 @@ class TestTransformer : public QObject {
     o.kv_heads = 2;
     o.rope_scaling = "llama3";
     o.vocab_size = 97;
-    const auto dir = make(QString("graph-") + dtype, o);
-    auto eager = load_transformer(dir, at::kCUDA, type), graphed = load_transformer(dir, at::kCUDA, type);
-    eager->set_decode_graphs(false);
-    graphed->set_decode_graphs(true);
+    EagerAndGraphed m(make(QString("graph-") + dtype, o), type);
     c10::NoGradGuard no_grad;
     const double limit = type == at::kFloat ? 1e-4 : 5e-2;
-    // Ids [begin, end) to both models: as one eager chunk, or one token at a time (the largest
-    // logit difference returned).
-    auto feed_both = [&](const std::vector<std::int64_t>& ids, std::size_t begin, std::size_t end) {
-      const std::vector<std::int64_t> chunk(ids.begin() + std::ptrdiff_t(begin), ids.begin() + std::ptrdiff_t(end));
-      eager->forward(ids_tensor(chunk));
-      graphed->forward(ids_tensor(chunk));
-    };
-    auto decode_both = [&](const std::vector<std::int64_t>& ids, std::size_t begin, std::size_t end) {
-      double worst = 0;
-      for (std::size_t i = begin; i < end; ++i)
-        worst = std::max(worst, max_abs(eager->forward(ids_tensor({ids[i]})).cpu(),
-                                        graphed->forward(ids_tensor({ids[i]})).cpu()));
-      return worst;
-    };
     // A prompt, then enough steps to outgrow the first capture (1024 tokens of room), with an
     // eager chunk of 300 tokens in the middle (the cache moves: the graph must be captured again).
     const auto ids = random_ids(1300, o.vocab_size, rng_);
-    feed_both(ids, 0, 37);
-    double worst = decode_both(ids, 37, 700);
-    feed_both(ids, 700, 1000);
-    worst = std::max(worst, decode_both(ids, 1000, ids.size()));
-    QCOMPARE(graphed->length(), std::int64_t(ids.size()));
+    m.feed(ids, 0, 37);
+    double worst = m.decode(ids, 37, 700);
+    m.feed(ids, 700, 1000);
+    worst = std::max(worst, m.decode(ids, 1000, ids.size()));
+    QCOMPARE(m.graphed->length(), std::int64_t(ids.size()));
     qInfo("%s: max |logit diff| graph vs eager over %zu steps: %.3g", qPrintable(dtype), ids.size() - 337, worst);
     QVERIFY2(worst <= limit, qPrintable(QString::number(worst)));
     // After reset the graph is dropped with the cache: a fresh prompt gives the eager logits.
-    eager->reset();
-    graphed->reset();
-    feed_both(ids, 0, 37);
-    QVERIFY(decode_both(ids, 40, 41) <= limit);
+    m.reset();
+    m.feed(ids, 0, 37);
+    QVERIFY(m.decode(ids, 40, 41) <= limit);
 
     // A prompt read in chunks leaves a cache larger than the room a capture asks for (3000,
     // then 1100 tokens: 6000 rows against 5376): decoding must serve every row it holds.
-    eager->reset();
-    graphed->reset();
+    m.reset();
     const auto long_ids = random_ids(5600, o.vocab_size, rng_);
-    feed_both(long_ids, 0, 3000);
-    feed_both(long_ids, 3000, 4100);
-    worst = decode_both(long_ids, 4100, long_ids.size());
+    m.feed(long_ids, 0, 3000);
+    m.feed(long_ids, 3000, 4100);
+    worst = m.decode(long_ids, 4100, long_ids.size());
     qInfo("%s: after a chunked prompt, max |logit diff| over 1500 steps: %.3g", qPrintable(dtype), worst);
     QVERIFY2(worst <= limit, qPrintable(QString::number(worst)));
 #else
@@ -330,11 +344,7 @@ class TestTransformer : public QObject {
 #endif
   }
 
-  void cudaLayerGraphsEqualEager_data() {
-    QTest::addColumn<QString>("dtype");
-    QTest::addRow("float32") << "float32";
-    QTest::addRow("bfloat16") << "bfloat16";
-  }
+  void cudaLayerGraphsEqualEager_data() { add_dtype_rows(); }
   void cudaLayerGraphsEqualEager() {
 #ifdef QREAD_WITH_CUDA
     if (!at::hasCUDA()) QSKIP("built with CUDA but no CUDA device is present");
@@ -345,10 +355,7 @@ class TestTransformer : public QObject {
     qread::MakeModelOptions o;
     o.kv_heads = 2;
     o.vocab_size = 97;
-    const auto dir = make(QString("layer-graphs-") + dtype, o);
-    auto eager = load_transformer(dir, at::kCUDA, type), graphed = load_transformer(dir, at::kCUDA, type);
-    eager->set_decode_graphs(false);
-    graphed->set_decode_graphs(true);
+    EagerAndGraphed m(make(QString("layer-graphs-") + dtype, o), type);
     auto config = qread::default_config(qread::MemoryMode::qllm).attention;
     config.n_local = 64;
     config.n_init = 8;
@@ -356,7 +363,7 @@ class TestTransformer : public QObject {
     config.exc_block_size = 32;
     config.topk = 3;
     config.max_cached_block = 4;
-    for (auto* model : {eager.get(), graphed.get()})
+    for (auto* model : {m.eager.get(), m.graphed.get()})
       model->set_memories(std::make_unique<qread::model::Rope>(model->config(), config.base, config.distance_scale,
                                                                at::Device(at::kCUDA), false),
                           [&](std::int64_t layer, const qread::model::Rope& rope) {
@@ -365,13 +372,8 @@ class TestTransformer : public QObject {
                           });
     c10::InferenceMode inference;
     const auto ids = random_ids(600, o.vocab_size, rng_);
-    const std::vector<std::int64_t> prompt(ids.begin(), ids.begin() + 200);
-    eager->forward(ids_tensor(prompt));
-    graphed->forward(ids_tensor(prompt));
-    double worst = 0;
-    for (std::size_t i = 200; i < ids.size(); ++i)
-      worst = std::max(worst, max_abs(eager->forward(ids_tensor({ids[i]})).cpu(),
-                                      graphed->forward(ids_tensor({ids[i]})).cpu()));
+    m.feed(ids, 0, 200);
+    const double worst = m.decode(ids, 200, ids.size());
     const double limit = type == at::kFloat ? 1e-4 : 5e-2;
     qInfo("%s: max |logit diff| layer graphs vs eager, Q-LLM, over 400 steps: %.3g", qPrintable(dtype), worst);
     QVERIFY2(worst <= limit, qPrintable(QString::number(worst)));
