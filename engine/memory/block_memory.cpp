@@ -60,10 +60,33 @@ BlockMemory::BlockMemory(const model::Rope& rope, const AttentionConfig& config,
       device_(device),
       store_(config.max_cached_block, config.cache_strategy, config.score_decay, device) {}
 
+at::Tensor BlockMemory::GrowingRows::extend(std::int64_t t, std::int64_t room) {
+  if (start + length + t > buffer.size(dim)) {
+    auto sizes = buffer.sizes().vec();
+    sizes[std::size_t(dim)] = length + t + room;
+    auto fresh = at::empty(sizes, buffer.options());
+    if (length > 0) fresh.narrow(dim, 0, length).copy_(rows());
+    buffer = fresh;
+    start = 0;
+  }
+  length += t;
+  return buffer.narrow(dim, start + length - t, t);
+}
+
+void BlockMemory::GrowingRows::fit(std::int64_t room) {
+  if (buffer.size(dim) <= 2 * (length + room)) return;
+  auto sizes = buffer.sizes().vec();
+  sizes[std::size_t(dim)] = length + room;
+  auto fresh = at::empty(sizes, buffer.options());
+  fresh.narrow(dim, 0, length).copy_(rows());
+  buffer = fresh;
+  start = 0;
+}
+
 void BlockMemory::reset() {
   store_.clear();
-  local_k_ = local_v_ = rest_k_ = rest_v_ = rest_score_ = init_k_ = init_v_ = repr_ = question_ = local_mask_ =
-      at::Tensor();
+  for (auto* rows : {&local_k_, &local_v_, &rest_k_, &rest_v_, &rest_score_}) *rows = GrowingRows(rows->dim);
+  init_k_ = init_v_ = repr_ = question_ = local_mask_ = at::Tensor();
   rest_begin_ = rest_end_ = rest_origin_ = length_ = fused_blocks_ = 0;
   init_full_ = false;
   retrievals_.clear();
@@ -76,32 +99,38 @@ at::Tensor BlockMemory::representative_keys() const {
 
 std::int64_t BlockMemory::window_bytes() const {
   std::int64_t bytes = 0;
-  for (const auto* t : {&local_k_, &local_v_, &rest_k_, &rest_v_, &rest_score_, &init_k_, &init_v_})
+  for (const auto* rows : {&local_k_, &local_v_, &rest_k_, &rest_v_, &rest_score_}) bytes += rows->bytes();
+  for (const auto* t : {&init_k_, &init_v_})
     if (t->defined()) bytes += std::int64_t(t->storage().nbytes());
   return bytes;
 }
 
 at::Tensor BlockMemory::attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
   const std::int64_t t = q.size(2), n_local = config_.n_local, exc = config_.exc_block_size;
-  if (!local_k_.defined()) {
+  if (!local_k_.buffer.defined()) {
     heads_ = q.size(1);
     kv_heads_ = k.size(1);
     dim_ = q.size(3);
     auto empty_kv = at::empty({1, kv_heads_, 0, dim_}, k.options());
-    local_k_ = local_v_ = rest_k_ = rest_v_ = init_k_ = init_v_ = empty_kv;
-    rest_score_ = at::empty({heads_, 0}, k.options().dtype(at::kFloat));
+    local_k_.buffer = local_v_.buffer = rest_k_.buffer = rest_v_.buffer = init_k_ = init_v_ = empty_kv;
+    rest_score_.buffer = at::empty({heads_, 0}, k.options().dtype(at::kFloat));
+    store_.prepare(k, config_.block_size);
   }
+  // Spare rows kept after the window and the remainder: they move once every `room` tokens of
+  // decoding instead of at each one.
+  const std::int64_t room = std::max<std::int64_t>(1, n_local / 16);
   std::optional<PhaseScope> setup_scope(std::in_place, "blocks: chunk setup");
-  local_k_ = at::cat({local_k_, k}, 2);
-  local_v_ = at::cat({local_v_, v}, 2);
-  const std::int64_t kv_length = local_k_.size(2);
+  local_k_.extend(t, room).copy_(k);
+  local_v_.extend(t, room).copy_(v);
+  const std::int64_t kv_length = local_k_.length;
   // The whole chunk joins the remainder; [rest_begin_, rest_end_) is what earlier execution
   // blocks have seen and not yet moved into init or a block.
   rest_begin_ = 0;
-  rest_end_ = rest_k_.size(2);
-  rest_k_ = at::cat({rest_k_, k}, 2);
-  rest_v_ = at::cat({rest_v_, v}, 2);
-  rest_score_ = at::cat({rest_score_, at::zeros({heads_, t}, rest_score_.options())}, 1);
+  rest_end_ = rest_k_.length;
+  rest_k_.extend(t, room).copy_(k);
+  rest_v_.extend(t, room).copy_(v);
+  rest_score_.extend(t, room).zero_();
+  const auto local_k = local_k_.rows(), local_v = local_v_.rows();
   // Global queries all sit at the one angle of position n_local - 1.
   const auto global_q = rope_.apply_one(q, n_local - 1);
   const auto mean_queries = execution_block_means(global_q, exc);
@@ -114,29 +143,23 @@ at::Tensor BlockMemory::attend(const at::Tensor& q, const at::Tensor& k, const a
     const std::int64_t kv_ed = kv_length + ed - t;
     retrievals_.push_back({length_ + st, {}});
     auto [out, local_score] = attend_execution_block(
-        q.narrow(2, st, ed - st), local_k_.narrow(2, kv_st, kv_ed - kv_st),
-        local_v_.narrow(2, kv_st, kv_ed - kv_st), global_q.narrow(2, st, ed - st), mean_queries[st / exc]);
+        q.narrow(2, st, ed - st), local_k.narrow(2, kv_st, kv_ed - kv_st), local_v.narrow(2, kv_st, kv_ed - kv_st),
+        global_q.narrow(2, st, ed - st), mean_queries[st / exc]);
     outputs.push_back(out);
     PhaseScope absorb_scope("blocks: absorb");
     absorb(ed - st, local_score, global_q);
   }
   length_ += t;
   PhaseScope end_scope("blocks: chunk end");
-  // What stays is a small part of tensors that held the whole chunk: a view would keep all of
-  // it alive in every layer (2.4 GB of GPU memory for the Llama-3-8B shape in 8K chunks), so a
-  // part much smaller than its storage is copied out. In decode (one token) it is not.
-  auto keep = [](const at::Tensor& part) {
-    const auto bytes = std::size_t(part.numel()) * part.element_size();
-    return part.storage().nbytes() > 2 * bytes ? part.clone() : part;
-  };
-  if (local_k_.size(2) >= n_local) {
-    local_k_ = keep(local_k_.narrow(2, local_k_.size(2) - n_local, n_local));
-    local_v_ = keep(local_v_.narrow(2, local_v_.size(2) - n_local, n_local));
+  if (local_k_.length >= n_local) {
+    local_k_.keep(local_k_.length - n_local, n_local);
+    local_v_.keep(local_v_.length - n_local, n_local);
   }
-  const std::int64_t kept = rest_k_.size(2) - rest_begin_;
-  rest_k_ = keep(rest_k_.narrow(2, rest_begin_, kept));
-  rest_v_ = keep(rest_v_.narrow(2, rest_begin_, kept));
-  rest_score_ = keep(rest_score_.narrow(1, rest_begin_, kept));
+  const std::int64_t kept = rest_k_.length - rest_begin_;
+  for (auto* rows : {&rest_k_, &rest_v_, &rest_score_}) rows->keep(rest_begin_, kept);
+  // What stays is a small part of buffers that held the whole chunk: kept as it is, it would
+  // hold all of it in every layer (2.4 GB of GPU memory for the Llama-3-8B shape in 8K chunks).
+  for (auto* rows : {&local_k_, &local_v_, &rest_k_, &rest_v_, &rest_score_}) rows->fit(room);
   rest_origin_ += rest_begin_;
   rest_begin_ = 0;
   return outputs.size() == 1 ? outputs.front() : at::cat(outputs, 2);
@@ -198,13 +221,13 @@ std::pair<at::Tensor, at::Tensor> BlockMemory::attend_execution_block(const at::
     }
     ks.push_back(init_k_);
     vs.push_back(init_v_);
-    ks.push_back(rest_k_.narrow(2, rest_begin_, rest_taken));
-    vs.push_back(rest_v_.narrow(2, rest_begin_, rest_taken));
+    ks.push_back(rest_k_.rows().narrow(2, rest_begin_, rest_taken));
+    vs.push_back(rest_v_.rows().narrow(2, rest_begin_, rest_taken));
     return std::make_pair(at::cat(ks, 2), at::cat(vs, 2));
   };
   // The reference's mask for this stage: dist = i - j + remainder length + rest_offset >= n_local,
   // that is, query i sees global key j when j <= i + visible_shift.
-  const std::int64_t visible_shift = rest_k_.size(2) + rest_offset - n_local;
+  const std::int64_t visible_shift = rest_k_.length + rest_offset - n_local;
   scope.emplace("blocks: fused stages");
   if (auto fused = fused_execution_block(local_q, local_kr, local_v, global_q, global_keys, global_kv, visible_shift))
     return *fused;
@@ -214,7 +237,7 @@ std::pair<at::Tensor, at::Tensor> BlockMemory::attend_execution_block(const at::
   MultiStageAttention attention;
   attention.add_stage(local_q, local_kr, local_v, local_mask_, /*want_score=*/true);
   attention.add_stage(global_q, global_k, global_v,
-                      complement_window_mask(len_q, global_k.size(2), rest_k_.size(2) + rest_offset, n_local,
+                      complement_window_mask(len_q, global_k.size(2), rest_k_.length + rest_offset, n_local,
                                              q.device()),
                       /*want_score=*/config_.cache_strategy == CacheStrategy::lru_s);
   scope.emplace("blocks: softmax and output");
@@ -248,24 +271,30 @@ std::optional<std::pair<at::Tensor, at::Tensor>> BlockMemory::fused_execution_bl
     return std::nullopt;
   // The local window's work first: on CUDA the retrieved blocks' copies run meanwhile.
   const double scale = 1.0 / std::sqrt(double(dim_));
+  std::optional<PhaseScope> scope(std::in_place, "fused: local flash");
   auto local = compat::flash_attention(local_q, local_k, local_v, true, config_.n_local, scale);
   if (!local) return std::nullopt;
   auto [out, lse] = *local;
   const std::int64_t group = heads_ / kv_heads_;
+  scope.emplace("fused: window logits");
   auto logits = at::matmul(local_q.reshape({kv_heads_, group * len_q, dim_}),
                            local_k.reshape({kv_heads_, len_k, dim_}).transpose(1, 2))
                     .view({heads_, len_q, len_k});
+  scope.reset();
   if (keys > 0) {
     const auto [global_k, global_v] = global_kv();
+    std::optional<PhaseScope> global_scope(std::in_place, "fused: global flash");
     // Not cuDNN: the global key count changes from one execution block (or decoded token) to
     // the next, and cuDNN plans per shape (decode 23 -> 33-78 ms/token with it).
     auto global = compat::flash_attention(global_q, global_k, global_v, !unmasked, 0, scale, /*allow_cudnn=*/false);
     if (!global) return std::nullopt;
+    global_scope.emplace("fused: merge");
     std::tie(out, lse) = merge_attention(out, lse, global->first, global->second);
   }
   // The window keys' attention: exp(scale * q.k - lse) over the queries whose window holds them.
   // Only as a kernel: a build with flash attention but without our kernels (QREAD_CUDA off)
   // takes the explicit stages.
+  scope.emplace("fused: window sums");
   auto received = model::fused_window_attention_received(logits, lse, len_k - len_q, config_.n_local, scale);
   if (!received.defined()) return std::nullopt;
   ++fused_blocks_;
@@ -280,13 +309,13 @@ void BlockMemory::absorb(std::int64_t exec_length, const at::Tensor& local_score
   // The local attention the window's keys just received (the last exec_length + n_local of them).
   std::optional<PhaseScope> scope(std::in_place, "absorb: scores");
   const std::int64_t scored = std::min(local_score.size(1), exec_length + n_local);
-  rest_score_.narrow(1, end - scored, scored).add_(local_score.narrow(1, local_score.size(1) - scored, scored));
+  rest_score_.rows().narrow(1, end - scored, scored).add_(local_score.narrow(1, local_score.size(1) - scored, scored));
 
   scope.emplace("absorb: init");
   if (!init_full_ && live > n_local) {
     const std::int64_t take = std::min(config_.n_init - init_k_.size(2), live - n_local);
-    init_k_ = at::cat({init_k_, rest_k_.narrow(2, begin, take)}, 2);
-    init_v_ = at::cat({init_v_, rest_v_.narrow(2, begin, take)}, 2);
+    init_k_ = at::cat({init_k_, rest_k_.rows().narrow(2, begin, take)}, 2);
+    init_v_ = at::cat({init_v_, rest_v_.rows().narrow(2, begin, take)}, 2);
     begin += take;
     live -= take;
     init_full_ = init_k_.size(2) == config_.n_init;
@@ -297,10 +326,10 @@ void BlockMemory::absorb(std::int64_t exec_length, const at::Tensor& local_score
   const std::int64_t n = live >= n_local + block ? (live - n_local) / block : 0;  // blocks leaving the window
   if (n > 0) {
     scope.emplace("absorb: to host");
-    const auto k = rest_k_.narrow(2, begin, n * block), v = rest_v_.narrow(2, begin, n * block);
+    const auto k = rest_k_.rows().narrow(2, begin, n * block), v = rest_v_.rows().narrow(2, begin, n * block);
     const std::int64_t first = store_.add_blocks(k, v, n, rest_origin_ + begin);
     scope.emplace("absorb: representatives");
-    auto repr = block_representatives(k, rest_score_.narrow(1, begin, n * block), n, config_.repr_topk);
+    auto repr = block_representatives(k, rest_score_.rows().narrow(1, begin, n * block), n, config_.repr_topk);
     scope.emplace("absorb: repr store");
     if (!repr_.defined() || first + n > repr_.size(0)) {
       const std::int64_t capacity = std::max<std::int64_t>(
@@ -321,12 +350,12 @@ void BlockMemory::set_question(const at::Tensor& chunk_global_q) {
   // convention; both are absolute positions when the question lies in the first chunk).
   auto clamp = [](std::int64_t x, std::int64_t n) { return std::clamp<std::int64_t>(x, 0, n); };
   const auto qb = clamp(question_span_->begin, chunk_global_q.size(2)), qe = clamp(question_span_->end, chunk_global_q.size(2));
-  const auto sb = clamp(question_span_->begin, rest_score_.size(1)), se = clamp(question_span_->end, rest_score_.size(1));
+  const auto sb = clamp(question_span_->begin, rest_score_.length), se = clamp(question_span_->end, rest_score_.length);
   const std::int64_t n = std::min(qe - qb, se - sb);
   if (n <= 0) return;
   auto queries = chunk_global_q.narrow(2, qb, n).squeeze(0);                 // [Hq, n, D]
   const std::int64_t r = std::min(config_.repr_topk, n);
-  auto best = std::get<1>(rest_score_.narrow(1, sb, n).topk(r, 1));             // [Hq, r]
+  auto best = std::get<1>(rest_score_.rows().narrow(1, sb, n).topk(r, 1));             // [Hq, r]
   question_ = queries.gather(1, best.unsqueeze(-1).expand({heads_, r, dim_})).mean(1).reshape({heads_ * dim_});
 }
 

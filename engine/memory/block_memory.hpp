@@ -102,10 +102,27 @@ class BlockMemory : public ContextMemory {
   at::Device device_;
   BlockStore store_;
 
+  // Rows along dimension `dim` of `buffer`, [start, start + length), with room after them: an
+  // append copies only the new rows (decoding used to copy the whole window at every token)
+  // until the room runs out, then the rows move to a new buffer with room again.
+  struct GrowingRows {
+    explicit GrowingRows(std::int64_t along) : dim(along) {}
+    std::int64_t dim;
+    at::Tensor buffer;
+    std::int64_t start = 0, length = 0;
+    at::Tensor rows() const { return buffer.narrow(dim, start, length); }
+    // Makes room for t more rows (keeping `room` spare when it moves them) and returns their slot.
+    at::Tensor extend(std::int64_t t, std::int64_t room);
+    void keep(std::int64_t first, std::int64_t n) { start += first, length = n; }
+    // Moves the rows to a buffer of length + room when the buffer is more than twice that.
+    void fit(std::int64_t room);
+    std::int64_t bytes() const { return buffer.defined() ? std::int64_t(buffer.storage().nbytes()) : 0; }
+  };
+
   std::int64_t heads_ = 0, kv_heads_ = 0, dim_ = 0;
-  at::Tensor local_k_, local_v_;         // [1, Hkv, <= n_local (+ chunk while attending), D], unrotated
-  at::Tensor rest_k_, rest_v_;           // the remainder: tokens not yet in init or a block
-  at::Tensor rest_score_;                // [Hq, remainder], accumulated local attention
+  GrowingRows local_k_{2}, local_v_{2};  // [1, Hkv, <= n_local (+ chunk while attending), D], unrotated
+  GrowingRows rest_k_{2}, rest_v_{2};    // the remainder: tokens not yet in init or a block
+  GrowingRows rest_score_{1};            // [Hq, remainder], accumulated local attention
   std::int64_t rest_begin_ = 0, rest_end_ = 0;  // the live part of the remainder during a chunk
   std::int64_t rest_origin_ = 0;         // absolute position of remainder index 0
   at::Tensor init_k_, init_v_;

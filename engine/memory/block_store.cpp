@@ -15,6 +15,7 @@
 #endif
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <future>
@@ -81,6 +82,10 @@ at::Tensor pinned_empty(const std::vector<std::int64_t>& shape, const at::Tensor
   }
 #endif
   return at::empty(shape, options);
+}
+
+at::TensorOptions arena_options(const at::Tensor& like) {
+  return like.options().device(at::kCPU).pinned_memory(!like.is_cpu());
 }
 
 std::pair<at::Tensor, at::Tensor> make_arena(const std::vector<std::int64_t>& shape, const at::TensorOptions& options) {
@@ -190,7 +195,13 @@ BlockStore::BlockStore(std::int64_t capacity, CacheStrategy strategy, std::optio
 
 BlockStore::~BlockStore() {
   // The copy stream may still read the arenas (which go back to the pool) and the policy's arrays.
-  if (on_device_ && policy_ && !starts_.empty()) synchronize_device();
+  // A destructor must not throw (that ends the program): a device that fails here has already
+  // failed the work that led to it, which reported its error.
+  try {
+    if (on_device_ && policy_ && !starts_.empty()) synchronize_device();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "qread: block store: %s\n", e.what());
+  }
 }  // then waits for a prefetch under way
 BlockStore::BlockStore(BlockStore&&) noexcept = default;
 BlockStore& BlockStore::operator=(BlockStore&&) noexcept = default;
@@ -237,7 +248,7 @@ void BlockStore::next_arena(const at::Tensor& like, std::int64_t block) {
   // Arenas are [Hkv, kArenaBlocks * block, D]: a block is a run of tokens in every head, so n
   // blocks leaving the window are one strided copy (a row per head) from the device.
   const std::vector<std::int64_t> shape{like.size(1), kArenaBlocks * block, like.size(3)};
-  auto options = like.options().device(at::kCPU).pinned_memory(on_device_);
+  const auto options = arena_options(like);
   PhaseScope scope("store: next arena");
   auto [arena_k, arena_v] = prefetch_ && prefetch_->shape == shape && prefetch_->dtype == like.scalar_type()
                                 ? prefetch_->arenas.get()  // rethrows the helper's failure
@@ -252,10 +263,21 @@ void BlockStore::next_arena(const at::Tensor& like, std::int64_t block) {
   // and blocks leave the window at every execution block: the next arena is made on a helper
   // thread meanwhile, as data loaders pin their batches. It costs one arena of host memory
   // ahead (2 x 16 MB per layer for the Llama-3-8B shape).
+  start_prefetch(shape, options);
+}
+
+void BlockStore::start_prefetch(const std::vector<std::int64_t>& shape, const at::TensorOptions& options) {
   prefetch_ = std::make_unique<Prefetch>();
   prefetch_->shape = shape;
-  prefetch_->dtype = like.scalar_type();
+  prefetch_->dtype = options.dtype().toScalarType();
   prefetch_->arenas = std::async(std::launch::async, make_arena, shape, options);
+}
+
+void BlockStore::prepare(const at::Tensor& like, std::int64_t block) {
+  // Without it, each layer made its first arena when its first blocks left the window, and
+  // prefill waited for all of them in turn (Llama-3-8B shape: 32 x 32 MB, 0.3 s of 100K).
+  if (!on_device_ || !arenas_k_.empty() || prefetch_) return;
+  start_prefetch({like.size(1), kArenaBlocks * block, like.size(3)}, arena_options(like));
 }
 
 std::int64_t BlockStore::add(const at::Tensor& k, const at::Tensor& v, std::int64_t start) {

@@ -54,6 +54,10 @@ class BlockStore {
   std::pair<at::Tensor, at::Tensor> retrieve(const std::vector<std::int64_t>& ids);
   // The current stream waits for the store's work queued so far (nothing on the CPU).
   void ready() const;
+  // Starts making the first host arena for blocks of `block` tokens shaped as `like` ([1, Hkv,
+  // tokens, D]) on a helper thread, if none is made or under way: a memory calls it when its
+  // first chunk arrives, so that the first blocks leaving the window do not wait for it.
+  void prepare(const at::Tensor& like, std::int64_t block);
 
   // lru-s only: `attention[i]` (float [n], beside `ids`) is what block ids[i] received in the
   // step that retrieved them.
@@ -74,6 +78,8 @@ class BlockStore {
   // memory is allocated rarely (each allocation pins pages, which costs about as much as
   // copying them).
   void next_arena(const at::Tensor& like, std::int64_t block);
+  // Starts making an arena of `shape` on a helper thread (prefetch_).
+  void start_prefetch(const std::vector<std::int64_t>& shape, const at::TensorOptions& options);
   // The next arena, made on a helper thread while the current one fills.
   struct Prefetch;
   std::unique_ptr<Prefetch> prefetch_;

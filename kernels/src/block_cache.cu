@@ -3,7 +3,8 @@
 // head, keys|values), 16 bytes per load and four loads in flight per thread where the addresses
 // allow. Representative keys: one thread block
 // per (memory block, query head) picks the top r scores by repeated arg-max, then averages.
-// Block selection: a warp per block scores it, then one thread block picks the top k the same way.
+// Block selection: a warp per block scores it (16-byte loads against the effective query in shared
+// memory), then one thread block picks the top k the same way, the scores in shared memory.
 // Copies to host memory are kernels writing through the memory's device address.
 #include "qread/kernels/block_cache.hpp"
 
@@ -183,38 +184,87 @@ __global__ void copy_rows_kernel(const char* src, std::int64_t src_pitch, char* 
 }
 
 constexpr int kScoreWarps = 8, kTopThreads = 256, kMaxSelected = 1024;
+// The effective query (query + weight * question) is staged in shared memory up to this many
+// floats (48 KB: 96 heads of 128); wider rows read it from global memory.
+constexpr int kMaxStagedQuery = 12288;
+// Scores are staged in shared memory for the top-k rounds up to this many blocks (32 KB).
+constexpr int kMaxStagedScores = 8192;
 
-// One warp per block: its representative row against the (question-weighted) mean query.
+template <typename T> struct alignas(4 * sizeof(T)) Quad {
+  T v[4];
+};
+
+// One warp per block: its representative row against the (question-weighted) mean query. The
+// thread block first writes the effective query to shared memory; each lane then reads 16 bytes
+// of the row at a time, all of them independent (a lane used to wait on one element per step).
 template <typename T>
-__global__ void block_scores_kernel(const T* __restrict__ repr, std::int64_t n, std::int64_t heads, std::int64_t dim,
+__global__ void block_scores_kernel(const T* __restrict__ repr, std::int64_t n, int heads, int dim,
                                     const float* __restrict__ query, std::int64_t query_head_stride,
                                     const T* __restrict__ question, float weight, float* __restrict__ scores) {
+  extern __shared__ float staged[];
+  const int width = heads * dim;
+  const bool stage = width <= kMaxStagedQuery;
+  const auto effective = [&](int e) {
+    float q = query[std::int64_t(e / dim) * query_head_stride + e % dim];
+    return question ? q + weight * to_float(question[e]) : q;
+  };
+  if (stage) {
+    // Four elements per load where the layout allows, all loads of a thread in flight at once
+    // (one element at a time, each thread waited on its loads 16 times in a row).
+    const bool quads = dim % 4 == 0 && query_head_stride % 4 == 0 && reinterpret_cast<std::uintptr_t>(query) % 16 == 0 &&
+                       reinterpret_cast<std::uintptr_t>(question) % sizeof(Quad<T>) == 0;
+    if (quads) {
+#pragma unroll 4
+      for (int e = threadIdx.x * 4; e < width; e += blockDim.x * 4) {
+        const int h = e / dim;
+        const float4 q = *reinterpret_cast<const float4*>(query + h * query_head_stride + (e - h * dim));
+        float v[4] = {q.x, q.y, q.z, q.w};
+        if (question) {
+          const Quad<T> w = *reinterpret_cast<const Quad<T>*>(question + e);
+#pragma unroll
+          for (int i = 0; i < 4; ++i) v[i] += weight * to_float(w.v[i]);
+        }
+#pragma unroll
+        for (int i = 0; i < 4; ++i) staged[e + i] = v[i];
+      }
+    } else {
+      for (int e = threadIdx.x; e < width; e += blockDim.x) staged[e] = effective(e);
+    }
+    __syncthreads();
+  }
   const std::int64_t b = std::int64_t(blockIdx.x) * kScoreWarps + threadIdx.x / 32;
   if (b >= n) return;
   const int lane = threadIdx.x % 32;
-  const T* row = repr + b * heads * dim;
+  const T* row = repr + b * width;
+  constexpr int V = 16 / sizeof(T);
   float sum = 0.f;
-  for (std::int64_t h = 0; h < heads; ++h) {
-    const float* head_query = query + h * query_head_stride;
-    const T* head_row = row + h * dim;
-    const T* head_question = question ? question + h * dim : nullptr;
-    for (int d = lane; d < int(dim); d += 32) {
-      float q = head_query[d];
-      if (head_question) q += weight * to_float(head_question[d]);
-      sum += to_float(head_row[d]) * q;
+  if (stage && width % (32 * V) == 0 && reinterpret_cast<std::uintptr_t>(repr) % 16 == 0) {
+#pragma unroll 4
+    for (int e = lane * V; e < width; e += 32 * V) {
+      const uint4 raw = *reinterpret_cast<const uint4*>(row + e);
+      const T* values = reinterpret_cast<const T*>(&raw);
+#pragma unroll
+      for (int i = 0; i < V; ++i) sum += to_float(values[i]) * staged[e + i];
     }
+  } else {
+    for (int e = lane; e < width; e += 32) sum += to_float(row[e]) * (stage ? staged[e] : effective(e));
   }
   for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_down_sync(0xffffffffu, sum, offset);
   if (lane == 0) scores[b] = isnan(sum) ? -INFINITY : sum;
 }
 
 // One thread block: k rounds of arg-max (ties to the lower id), a chosen score marked NaN; then
-// the ids sorted ascending.
+// the ids sorted ascending. The scores sit in shared memory when they fit.
 __global__ void top_blocks_kernel(float* scores, std::int64_t n, std::int64_t k, std::int64_t* ids) {
+  __shared__ float staged[kMaxStagedScores];
   __shared__ float best_value[kTopThreads / 32];
   __shared__ int best_index[kTopThreads / 32];
   __shared__ int chosen[kMaxSelected];
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  float* values = n <= kMaxStagedScores ? staged : scores;
+  if (values == staged)
+    for (std::int64_t b = threadIdx.x; b < n; b += blockDim.x) staged[b] = scores[b];
+  __syncthreads();
   const auto better = [](float v, int x, float value, int index) {
     return x >= 0 && (index < 0 || v > value || (v == value && x < index));
   };
@@ -222,7 +272,7 @@ __global__ void top_blocks_kernel(float* scores, std::int64_t n, std::int64_t k,
     float value = -INFINITY;
     int index = -1;
     for (std::int64_t b = threadIdx.x; b < n; b += blockDim.x) {
-      const float v = scores[b];
+      const float v = values[b];
       if (!isnan(v) && better(v, int(b), value, index)) value = v, index = int(b);
     }
     for (int offset = 16; offset > 0; offset /= 2) {
@@ -232,12 +282,19 @@ __global__ void top_blocks_kernel(float* scores, std::int64_t n, std::int64_t k,
     }
     if (lane == 0) best_value[warp] = value, best_index[warp] = index;
     __syncthreads();
-    if (threadIdx.x == 0) {
-      for (int w = 1; w < kTopThreads / 32; ++w)
-        if (better(best_value[w], best_index[w], best_value[0], best_index[0]))
-          best_value[0] = best_value[w], best_index[0] = best_index[w];
-      chosen[j] = best_index[0];
-      scores[best_index[0]] = NAN;
+    if (warp == 0) {
+      // The warps' winners, reduced by the first warp.
+      value = lane < kTopThreads / 32 ? best_value[lane] : -INFINITY;
+      index = lane < kTopThreads / 32 ? best_index[lane] : -1;
+      for (int offset = 16; offset > 0; offset /= 2) {
+        const float v = __shfl_down_sync(0xffffffffu, value, offset);
+        const int x = __shfl_down_sync(0xffffffffu, index, offset);
+        if (better(v, x, value, index)) value = v, index = x;
+      }
+      if (lane == 0) {
+        chosen[j] = index;
+        values[index] = NAN;
+      }
     }
     __syncthreads();
   }
@@ -322,8 +379,23 @@ void* allocate_pinned(std::int64_t bytes) {
   void* memory = mmap(nullptr, std::size_t(bytes), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (memory == MAP_FAILED) return nullptr;
   madvise(memory, std::size_t(bytes), MADV_HUGEPAGE);  // a hint; fine when refused
-  std::memset(memory, 0, std::size_t(bytes));
-  if (cudaHostRegister(memory, std::size_t(bytes), cudaHostRegisterPortable | cudaHostRegisterMapped) != cudaSuccess) {
+  // The pages are made present before they are registered. The kernel's own prefault (Linux
+  // 5.14+) zeroes each page once; touching them from here zeroed them twice (the fault, then
+  // the memset), which was 70% of the time on the H100 machine (1 GB: 266 ms, register 106 ms).
+#ifdef MADV_POPULATE_WRITE
+  if (madvise(memory, std::size_t(bytes), MADV_POPULATE_WRITE) != 0)
+#endif
+    std::memset(memory, 0, std::size_t(bytes));
+  // This runs on the block store's helper thread while the decoding thread may be capturing a
+  // CUDA graph. A capture in the default (global) mode forbids other threads the calls that may
+  // synchronise, page-locking among them, and the refused call breaks the capture. Page-locking
+  // queues nothing on any stream, so this thread asks for the relaxed mode for the call.
+  cudaStreamCaptureMode mode = cudaStreamCaptureModeRelaxed;
+  cudaThreadExchangeStreamCaptureMode(&mode);
+  const cudaError_t registered =
+      cudaHostRegister(memory, std::size_t(bytes), cudaHostRegisterPortable | cudaHostRegisterMapped);
+  cudaThreadExchangeStreamCaptureMode(&mode);  // back to this thread's mode
+  if (registered != cudaSuccess) {
     cudaGetLastError();  // clear the sticky-free error state
     munmap(memory, std::size_t(bytes));
     return nullptr;
@@ -356,12 +428,14 @@ void select_blocks_cuda(const void* repr, std::int64_t n, std::int64_t heads, st
   if (k <= 0) return;
   if (k > kMaxSelected || n > 0x7fffffff) throw std::runtime_error("select_blocks_cuda: k above 1024 or too many blocks");
   auto s = static_cast<cudaStream_t>(stream);
+  if (heads * dim > INT_MAX / 2) throw std::runtime_error("select_blocks_cuda: rows too wide");
   const auto grid = static_cast<unsigned>((n + kScoreWarps - 1) / kScoreWarps);
+  const std::size_t shared = heads * dim <= kMaxStagedQuery ? std::size_t(heads * dim) * sizeof(float) : 0;
   with_element_type(type, [&](auto element) {
     using T = typename decltype(element)::type;
-    block_scores_kernel<T><<<grid, 32 * kScoreWarps, 0, s>>>(static_cast<const T*>(repr), n, heads, dim, query,
-                                                             query_head_stride, static_cast<const T*>(question), weight,
-                                                             scratch);
+    block_scores_kernel<T><<<grid, 32 * kScoreWarps, shared, s>>>(
+        static_cast<const T*>(repr), n, int(heads), int(dim), query, query_head_stride,
+        static_cast<const T*>(question), weight, scratch);
   });
   check_launch("select_blocks_cuda: scores");
   top_blocks_kernel<<<1, kTopThreads, 0, s>>>(scratch, n, k, ids);

@@ -1,0 +1,132 @@
+// Kernel timings, one JSON object per line: the RMSNorm CPU reference always; with QREAD_CUDA and
+// a GPU, the RMSNorm kernel and block selection (select_blocks_cuda) at the Llama-3-8B shape.
+#include "qread/kernels/block_cache.hpp"
+#include "qread/kernels/rms_norm.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <random>
+#include <vector>
+
+#ifdef QREAD_WITH_CUDA
+#include <cuda_runtime.h>
+#endif
+
+namespace {
+
+double bench_cpu(std::int64_t rows, std::int64_t cols) {
+  std::vector<float> x(rows * cols), w(cols), out(rows * cols);
+  std::mt19937 rng(1);
+  std::normal_distribution<float> normal;
+  for (auto& v : x) v = normal(rng);
+  for (auto& v : w) v = normal(rng);
+  const int iters = 20;
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < iters; ++i)
+    qread::kernels::rms_norm_reference(x.data(), w.data(), out.data(), rows, cols, 1e-5f);
+  const std::chrono::duration<double, std::micro> elapsed = std::chrono::steady_clock::now() - start;
+  return elapsed.count() / iters;
+}
+
+#ifdef QREAD_WITH_CUDA
+double bench_cuda(std::int64_t rows, std::int64_t cols) {
+  void *x, *w, *out;
+  cudaMalloc(&x, rows * cols * 2);
+  cudaMalloc(&w, cols * 2);
+  cudaMalloc(&out, rows * cols * 2);
+  cudaMemset(x, 0, rows * cols * 2);
+  cudaMemset(w, 0, cols * 2);
+  cudaEvent_t begin, end;
+  cudaEventCreate(&begin);
+  cudaEventCreate(&end);
+  const int iters = 200;
+  qread::kernels::rms_norm_cuda(x, w, out, rows, cols, 1e-5f, qread::kernels::ElementType::bfloat16, nullptr);
+  cudaEventRecord(begin);
+  for (int i = 0; i < iters; ++i)
+    qread::kernels::rms_norm_cuda(x, w, out, rows, cols, 1e-5f, qread::kernels::ElementType::bfloat16, nullptr);
+  cudaEventRecord(end);
+  cudaEventSynchronize(end);
+  float ms = 0.f;
+  cudaEventElapsedTime(&ms, begin, end);
+  cudaFree(x);
+  cudaFree(w);
+  cudaFree(out);
+  return 1000.0 * ms / iters;
+}
+
+// Device time per call of `launch`, averaged over `iters` calls after one warm-up call.
+template <typename Launch> double time_cuda(int iters, Launch&& launch) {
+  cudaEvent_t begin, end;
+  cudaEventCreate(&begin);
+  cudaEventCreate(&end);
+  launch();
+  cudaEventRecord(begin);
+  for (int i = 0; i < iters; ++i) launch();
+  cudaEventRecord(end);
+  cudaEventSynchronize(end);
+  float ms = 0.f;
+  cudaEventElapsedTime(&ms, begin, end);
+  cudaEventDestroy(begin);
+  cudaEventDestroy(end);
+  return 1000.0 * ms / iters;
+}
+
+// Block selection over n blocks of 32 heads x 128 (bf16 representatives, random), top k, with
+// a question vector: the scores kernel and the top-k kernel together.
+double bench_select(std::int64_t n, std::int64_t k) {
+  const std::int64_t heads = 32, dim = 128, width = heads * dim;
+  std::mt19937 rng(2);
+  std::uniform_int_distribution<int> bits(0x3c00, 0x3f80);  // bf16 patterns of 0.0078 .. 1
+  std::vector<std::uint16_t> repr(static_cast<std::size_t>(n * width)), question(static_cast<std::size_t>(width));
+  std::vector<float> query(static_cast<std::size_t>(width));
+  for (auto& v : repr) v = std::uint16_t(bits(rng));
+  for (auto& v : question) v = std::uint16_t(bits(rng));
+  std::normal_distribution<float> normal;
+  for (auto& v : query) v = normal(rng);
+  void *d_repr, *d_question, *d_query, *d_scratch, *d_ids;
+  cudaMalloc(&d_repr, repr.size() * 2);
+  cudaMalloc(&d_question, question.size() * 2);
+  cudaMalloc(&d_query, query.size() * 4);
+  cudaMalloc(&d_scratch, std::size_t(n) * 4);
+  cudaMalloc(&d_ids, std::size_t(k) * 8);
+  cudaMemcpy(d_repr, repr.data(), repr.size() * 2, cudaMemcpyHostToDevice);
+  cudaMemcpy(d_question, question.data(), question.size() * 2, cudaMemcpyHostToDevice);
+  cudaMemcpy(d_query, query.data(), query.size() * 4, cudaMemcpyHostToDevice);
+  const double us = time_cuda(200, [&] {
+    qread::kernels::select_blocks_cuda(d_repr, n, heads, dim, static_cast<const float*>(d_query), dim, d_question,
+                                       0.5f, k, static_cast<float*>(d_scratch), static_cast<std::int64_t*>(d_ids),
+                                       qread::kernels::ElementType::bfloat16, nullptr);
+  });
+  for (void* p : {d_repr, d_question, d_query, d_scratch, d_ids}) cudaFree(p);
+  return us;
+}
+#endif
+
+}  // namespace
+
+int main() {
+  const std::int64_t cols = 4096;  // Llama-3-8B hidden size
+  for (std::int64_t rows : {1, 512, 8192}) {
+    if (rows <= 512)
+      std::printf("{\"kernel\":\"rms_norm_reference\",\"rows\":%lld,\"cols\":%lld,\"us\":%.2f}\n",
+                  static_cast<long long>(rows), static_cast<long long>(cols), bench_cpu(rows, cols));
+#ifdef QREAD_WITH_CUDA
+    int devices = 0;
+    if (cudaGetDeviceCount(&devices) == cudaSuccess && devices > 0) {
+      const double us = bench_cuda(rows, cols);
+      std::printf("{\"kernel\":\"rms_norm_cuda_bf16\",\"rows\":%lld,\"cols\":%lld,\"us\":%.2f,\"GBps\":%.1f}\n",
+                  static_cast<long long>(rows), static_cast<long long>(cols), us,
+                  2.0 * rows * cols * 2 / (us * 1e3));
+    }
+#endif
+  }
+#ifdef QREAD_WITH_CUDA
+  int devices = 0;
+  if (cudaGetDeviceCount(&devices) == cudaSuccess && devices > 0)
+    for (std::int64_t n : {256, 800, 8000})  // 32K, 100K, 1M tokens in blocks of 128
+      std::printf("{\"kernel\":\"select_blocks_cuda_bf16\",\"blocks\":%lld,\"k\":8,\"us\":%.2f}\n",
+                  static_cast<long long>(n), bench_select(n, 8));
+#endif
+  return 0;
+}
