@@ -30,31 +30,6 @@ double bench_cpu(std::int64_t rows, std::int64_t cols) {
 }
 
 #ifdef QREAD_WITH_CUDA
-double bench_cuda(std::int64_t rows, std::int64_t cols) {
-  void *x, *w, *out;
-  cudaMalloc(&x, rows * cols * 2);
-  cudaMalloc(&w, cols * 2);
-  cudaMalloc(&out, rows * cols * 2);
-  cudaMemset(x, 0, rows * cols * 2);
-  cudaMemset(w, 0, cols * 2);
-  cudaEvent_t begin, end;
-  cudaEventCreate(&begin);
-  cudaEventCreate(&end);
-  const int iters = 200;
-  qread::kernels::rms_norm_cuda(x, w, out, rows, cols, 1e-5f, qread::kernels::ElementType::bfloat16, nullptr);
-  cudaEventRecord(begin);
-  for (int i = 0; i < iters; ++i)
-    qread::kernels::rms_norm_cuda(x, w, out, rows, cols, 1e-5f, qread::kernels::ElementType::bfloat16, nullptr);
-  cudaEventRecord(end);
-  cudaEventSynchronize(end);
-  float ms = 0.f;
-  cudaEventElapsedTime(&ms, begin, end);
-  cudaFree(x);
-  cudaFree(w);
-  cudaFree(out);
-  return 1000.0 * ms / iters;
-}
-
 // Device time per call of `launch`, averaged over `iters` calls after one warm-up call.
 template <typename Launch> double time_cuda(int iters, Launch&& launch) {
   cudaEvent_t begin, end;
@@ -70,6 +45,22 @@ template <typename Launch> double time_cuda(int iters, Launch&& launch) {
   cudaEventDestroy(begin);
   cudaEventDestroy(end);
   return 1000.0 * ms / iters;
+}
+
+double bench_cuda(std::int64_t rows, std::int64_t cols) {
+  void *x, *w, *out;
+  cudaMalloc(&x, rows * cols * 2);
+  cudaMalloc(&w, cols * 2);
+  cudaMalloc(&out, rows * cols * 2);
+  cudaMemset(x, 0, rows * cols * 2);
+  cudaMemset(w, 0, cols * 2);
+  const double us = time_cuda(200, [&] {
+    qread::kernels::rms_norm_cuda(x, w, out, rows, cols, 1e-5f, qread::kernels::ElementType::bfloat16, nullptr);
+  });
+  cudaFree(x);
+  cudaFree(w);
+  cudaFree(out);
+  return us;
 }
 
 // Block selection over n blocks of 32 heads x 128 (bf16 representatives, random), top k, with
