@@ -114,8 +114,10 @@ at::Tensor BlockMemory::attend(const at::Tensor& q, const at::Tensor& k, const a
     auto empty_kv = at::empty({1, kv_heads_, 0, dim_}, k.options());
     local_k_.buffer = local_v_.buffer = rest_k_.buffer = rest_v_.buffer = init_k_ = init_v_ = empty_kv;
     rest_score_.buffer = at::empty({heads_, 0}, k.options().dtype(at::kFloat));
-    store_.prepare(k, config_.block_size);
   }
+  // Blocks leave the window once it is full: host memory for them is made ahead, but not for a
+  // prompt that never fills it.
+  if (length_ + t > n_local) store_.prepare(k, config_.block_size);
   // Spare rows kept after the window and the remainder: they move once every `room` tokens of
   // decoding instead of at each one.
   const std::int64_t room = std::max<std::int64_t>(1, n_local / 16);

@@ -275,7 +275,7 @@ void BlockStore::start_prefetch(const std::vector<std::int64_t>& shape, const at
 
 void BlockStore::prepare(const at::Tensor& like, std::int64_t block) {
   // Without it, each layer made its first arena when its first blocks left the window, and
-  // prefill waited for all of them in turn (Llama-3-8B shape: 32 x 32 MB, 0.3 s of 100K).
+  // prefill waited for all of them in turn (Llama-3-8B shape: 32 x 32 MB, 0.2 s of 100K).
   if (!on_device_ || !arenas_k_.empty() || prefetch_) return;
   start_prefetch({like.size(1), kArenaBlocks * block, like.size(3)}, arena_options(like));
 }

@@ -56,7 +56,7 @@ class BlockStore {
   void ready() const;
   // Starts making the first host arena for blocks of `block` tokens shaped as `like` ([1, Hkv,
   // tokens, D]) on a helper thread, if none is made or under way: a memory calls it when its
-  // first chunk arrives, so that the first blocks leaving the window do not wait for it.
+  // window is about to fill, so that the first blocks leaving it do not wait for their arena.
   void prepare(const at::Tensor& like, std::int64_t block);
 
   // lru-s only: `attention[i]` (float [n], beside `ids`) is what block ids[i] received in the
