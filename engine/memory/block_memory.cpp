@@ -60,27 +60,23 @@ BlockMemory::BlockMemory(const model::Rope& rope, const AttentionConfig& config,
       device_(device),
       store_(config.max_cached_block, config.cache_strategy, config.score_decay, device) {}
 
+void BlockMemory::GrowingRows::move_to_buffer(std::int64_t capacity) {
+  auto sizes = buffer.sizes().vec();
+  sizes[std::size_t(dim)] = capacity;
+  auto fresh = at::empty(sizes, buffer.options());
+  if (length > 0) fresh.narrow(dim, 0, length).copy_(rows());
+  buffer = fresh;
+  start = 0;
+}
+
 at::Tensor BlockMemory::GrowingRows::extend(std::int64_t t, std::int64_t room) {
-  if (start + length + t > buffer.size(dim)) {
-    auto sizes = buffer.sizes().vec();
-    sizes[std::size_t(dim)] = length + t + room;
-    auto fresh = at::empty(sizes, buffer.options());
-    if (length > 0) fresh.narrow(dim, 0, length).copy_(rows());
-    buffer = fresh;
-    start = 0;
-  }
+  if (start + length + t > buffer.size(dim)) move_to_buffer(length + t + room);
   length += t;
   return buffer.narrow(dim, start + length - t, t);
 }
 
 void BlockMemory::GrowingRows::fit(std::int64_t room) {
-  if (buffer.size(dim) <= 2 * (length + room)) return;
-  auto sizes = buffer.sizes().vec();
-  sizes[std::size_t(dim)] = length + room;
-  auto fresh = at::empty(sizes, buffer.options());
-  fresh.narrow(dim, 0, length).copy_(rows());
-  buffer = fresh;
-  start = 0;
+  if (buffer.size(dim) > 2 * (length + room)) move_to_buffer(length + room);
 }
 
 void BlockMemory::reset() {

@@ -117,6 +117,8 @@ class BlockMemory : public ContextMemory {
     // Moves the rows to a buffer of length + room when the buffer is more than twice that.
     void fit(std::int64_t room);
     std::int64_t bytes() const { return buffer.defined() ? std::int64_t(buffer.storage().nbytes()) : 0; }
+    // Copies the rows to the start of a new buffer of `capacity` rows.
+    void move_to_buffer(std::int64_t capacity);
   };
 
   std::int64_t heads_ = 0, kv_heads_ = 0, dim_ = 0;

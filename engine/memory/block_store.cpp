@@ -193,12 +193,16 @@ BlockStore::BlockStore(std::int64_t capacity, CacheStrategy strategy, std::optio
   clear();
 }
 
+void BlockStore::wait_for_device() const {
+  if (on_device_ && policy_ && !starts_.empty()) synchronize_device();
+}
+
 BlockStore::~BlockStore() {
   // The copy stream may still read the arenas (which go back to the pool) and the policy's arrays.
   // A destructor must not throw (that ends the program): a device that fails here has already
   // failed the work that led to it, which reported its error.
   try {
-    if (on_device_ && policy_ && !starts_.empty()) synchronize_device();
+    wait_for_device();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "qread: block store: %s\n", e.what());
   }
@@ -208,7 +212,7 @@ BlockStore& BlockStore::operator=(BlockStore&&) noexcept = default;
 
 void BlockStore::clear() {
   // Copies queued on the device may still read the host arenas and tables being dropped.
-  if (on_device_ && policy_ && !starts_.empty()) synchronize_device();
+  wait_for_device();
   prefetch_.reset();
   pending_ = Pending{};
   starts_.clear();

@@ -78,6 +78,8 @@ class BlockStore {
   // memory is allocated rarely (each allocation pins pages, which costs about as much as
   // copying them).
   void next_arena(const at::Tensor& like, std::int64_t block);
+  // Waits for the device when the store has work queued there (blocks on the device).
+  void wait_for_device() const;
   // Starts making an arena of `shape` on a helper thread (prefetch_).
   void start_prefetch(const std::vector<std::int64_t>& shape, const at::TensorOptions& options);
   // The next arena, made on a helper thread while the current one fills.

@@ -120,6 +120,8 @@ __global__ void parallel_policy_kernel(BlockCacheState s, const std::int64_t* id
   s.counters[kMisses] += misses;
 }
 
+__device__ inline bool aligned(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
+
 // Four words in flight per thread: a block that missed is read from host memory over the bus,
 // where each load waits microseconds.
 template <typename Word>
@@ -161,7 +163,6 @@ __global__ void gather_kernel(const std::int64_t* ids, std::int64_t n, const std
     src = reinterpret_cast<const char*>((values ? host_v : host_k)[id]) + h * host_head_bytes;
   char* dst = (values ? out_v : out_k) + (h * n + i) * row_bytes;
   char* also = missed[i] ? cached : nullptr;
-  const auto aligned = [](const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; };
   if (row_bytes % 16 == 0 && aligned(src) && aligned(dst) && (!also || aligned(also)))
     copy_run<uint4>(src, dst, also, row_bytes);
   else
@@ -173,7 +174,6 @@ __global__ void copy_rows_kernel(const char* src, std::int64_t src_pitch, char* 
   const char* s = src + blockIdx.x * src_pitch;
   char* d = dst + blockIdx.x * dst_pitch;
   const std::int64_t step = std::int64_t(gridDim.y) * blockDim.x, first = blockIdx.y * blockDim.x + threadIdx.x;
-  const auto aligned = [](const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; };
   if (width % 16 == 0 && aligned(s) && aligned(d)) {
     const auto* s4 = reinterpret_cast<const uint4*>(s);
     auto* d4 = reinterpret_cast<uint4*>(d);
@@ -211,7 +211,7 @@ __global__ void block_scores_kernel(const T* __restrict__ repr, std::int64_t n, 
   if (stage) {
     // Four elements per load where the layout allows, all loads of a thread in flight at once
     // (one element at a time, each thread waited on its loads 16 times in a row).
-    const bool quads = dim % 4 == 0 && query_head_stride % 4 == 0 && reinterpret_cast<std::uintptr_t>(query) % 16 == 0 &&
+    const bool quads = dim % 4 == 0 && query_head_stride % 4 == 0 && aligned(query) &&
                        reinterpret_cast<std::uintptr_t>(question) % sizeof(Quad<T>) == 0;
     if (quads) {
 #pragma unroll 4
@@ -238,7 +238,7 @@ __global__ void block_scores_kernel(const T* __restrict__ repr, std::int64_t n, 
   const T* row = repr + b * width;
   constexpr int V = 16 / sizeof(T);
   float sum = 0.f;
-  if (stage && width % (32 * V) == 0 && reinterpret_cast<std::uintptr_t>(repr) % 16 == 0) {
+  if (stage && width % (32 * V) == 0 && aligned(repr)) {
 #pragma unroll 4
     for (int e = lane * V; e < width; e += 32 * V) {
       const uint4 raw = *reinterpret_cast<const uint4*>(row + e);

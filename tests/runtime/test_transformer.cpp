@@ -150,9 +150,15 @@ at::Tensor ids_tensor(const std::vector<std::int64_t>& ids) { return at::tensor(
 #ifdef QREAD_WITH_CUDA
 // One model loaded twice on CUDA, one decoding eagerly and one through CUDA graphs.
 struct EagerAndGraphed {
+  at::ScalarType type;
+  double limit;  // the largest logit difference allowed in that type
   std::unique_ptr<qread::model::Transformer> eager, graphed;
-  EagerAndGraphed(const fs::path& dir, at::ScalarType type)
-      : eager(load_transformer(dir, at::kCUDA, type)), graphed(load_transformer(dir, at::kCUDA, type)) {
+  // dtype: a row of add_dtype_rows().
+  EagerAndGraphed(const fs::path& dir, const QString& dtype)
+      : type(dtype == "float32" ? at::kFloat : at::kBFloat16),
+        limit(type == at::kFloat ? 1e-4 : 5e-2),
+        eager(load_transformer(dir, at::kCUDA, type)),
+        graphed(load_transformer(dir, at::kCUDA, type)) {
     eager->set_decode_graphs(false);
     graphed->set_decode_graphs(true);
   }
@@ -307,14 +313,13 @@ class TestTransformer : public QObject {
 #ifdef QREAD_WITH_CUDA
     if (!at::hasCUDA()) QSKIP("built with CUDA but no CUDA device is present");
     QFETCH(QString, dtype);
-    const auto type = dtype == "float32" ? at::kFloat : at::kBFloat16;
     qread::MakeModelOptions o;
     o.kv_heads = 2;
     o.rope_scaling = "llama3";
     o.vocab_size = 97;
-    EagerAndGraphed m(make(QString("graph-") + dtype, o), type);
+    EagerAndGraphed m(make(QString("graph-") + dtype, o), dtype);
     c10::NoGradGuard no_grad;
-    const double limit = type == at::kFloat ? 1e-4 : 5e-2;
+    const double limit = m.limit;
     // A prompt, then enough steps to outgrow the first capture (1024 tokens of room), with an
     // eager chunk of 300 tokens in the middle (the cache moves: the graph must be captured again).
     const auto ids = random_ids(1300, o.vocab_size, rng_);
@@ -351,11 +356,10 @@ class TestTransformer : public QObject {
     // Q-LLM decoding through the per-layer graphs (before and after attention) against eager
     // decoding, over enough tokens that blocks leave the window and are retrieved.
     QFETCH(QString, dtype);
-    const auto type = dtype == "float32" ? at::kFloat : at::kBFloat16;
     qread::MakeModelOptions o;
     o.kv_heads = 2;
     o.vocab_size = 97;
-    EagerAndGraphed m(make(QString("layer-graphs-") + dtype, o), type);
+    EagerAndGraphed m(make(QString("layer-graphs-") + dtype, o), dtype);
     auto config = qread::default_config(qread::MemoryMode::qllm).attention;
     config.n_local = 64;
     config.n_init = 8;
@@ -374,9 +378,8 @@ class TestTransformer : public QObject {
     const auto ids = random_ids(600, o.vocab_size, rng_);
     m.feed(ids, 0, 200);
     const double worst = m.decode(ids, 200, ids.size());
-    const double limit = type == at::kFloat ? 1e-4 : 5e-2;
     qInfo("%s: max |logit diff| layer graphs vs eager, Q-LLM, over 400 steps: %.3g", qPrintable(dtype), worst);
-    QVERIFY2(worst <= limit, qPrintable(QString::number(worst)));
+    QVERIFY2(worst <= m.limit, qPrintable(QString::number(worst)));
 #else
     QSKIP("CPU build: CUDA graphs are checked on the device (tools/device)");
 #endif
