@@ -14,37 +14,56 @@
 // Memory, measured on that manual with poppler 22.12, decides the rest. While it reads pages,
 // poppler holds, per open document:
 //   - the file's cross-reference table, 2.6 MB, and for the time of each text_list() call a
-//     copy of it (poppler-cpp asks for one), 2.6 MB more;
+//     copy of it (poppler-cpp asks for one; no public call reads words without it), 2.6 MB
+//     more;
 //   - the page tree up to the page asked for: poppler walks it from the first page and keeps
-//     every page's dictionary and resources, 6.6 MB by the last page (2.7 KB a page);
+//     every page's dictionary and resources, 6.3 MB at page 2,400 (2.6 KB a page);
 //   - what it parsed for every page it has shown, annotations included: a few KB for a page
 //     of text, 350 KB for a page of the index with its hundreds of links (26 MB for the 75);
-//   - while a page is shown, its characters with their fonts and matrices: up to 2.5 MB for
+//   - while a page is shown, its characters with their fonts and matrices: up to 3 MB for
 //     a dense page of the table of contents.
-// Touching libpoppler's code and global tables makes 2 MB more resident, and the text read so
-// far is kept. So the peak cannot come near 3 times the text with poppler in this process: at
-// its last page one document holds 12 MB (2.6 times the text) whatever we do, and the code
-// and the text (deflated) add 0.9 times the text. We get 4.5 times the text (20 MB of growth)
-// with one thread; it was 12.5 times (56 MB) with two threads before the measures below.
+// Touching libpoppler's code makes 2.5 MB more resident (file pages, shared with other
+// processes, but counted in resident memory), and the text read so far is kept. So the peak
+// cannot come down to 3 times the text with poppler in this process: a program that only
+// opens the manual and reads the words of its page 2,400 peaks at 14.3 MB of growth, 3.2
+// times the text. We get 4.1-4.2 times the text (18.2-18.4 MB) with one thread, where
+// poppler's share peaks (in the index, at the start: see "Order" below): the code 2.5 MB, the
+// table and its copy 5.2, the page tree 6.3, what the index pages shown since the last reopen
+// keep (up to kReopenBudget) and the page being shown 3.5, the rest of poppler 1 (fonts,
+// global tables, the heap's own overhead). It was 4.5 times reading from the first page, 12.5
+// times (56 MB) with two threads before the measures below.
 //
 // Threads: poppler documents are not thread-safe, so each thread opens its own copy and
 // takes chunks of consecutive pages (consecutive pages share fonts, which poppler caches per
 // document); the calling thread only waits, reports progress and polls for cancel. A second
-// copy costs what the first does: with two threads the R manual reads in 9.5 s on 2 idle
-// cores instead of 14.5 s, for 7.6-11 times the text at the peak and 30% more CPU. Memory
+// copy costs what the first does: with two threads the R manual reads in 7.7 s on 2 idle
+// cores instead of 14.5 s, for 7.6-7.8 times the text at the peak and 5% more CPU. Memory
 // comes first: one thread unless LoadOptions::threads asks for more.
 //
 // Memory measures:
+//   - Order: the threads take the chunks from the last page to the first. What poppler holds
+//     peaks at the end of a book, where its page tree is longest (and, in the R manual, the
+//     index pages keep the most), and the text stored so far grows as pages are read: read
+//     from the first page, the two peaks added up at the end (20 MB, 1.8 MB of them text);
+//     read from the last, poppler's peak comes before there is text, and at the first pages,
+//     read last, its page tree is short. For the R manual the growth is then about as high
+//     (15-18 MB) from the first page read to the last.
 //   - Each thread appends its pages' text, deflated, to a TextStore of its own, outside
 //     malloc's heap (see there): as strings in the heap, 4.4 MB of text kept 13 MB resident.
 //   - Reopening a document frees what it kept of the pages it has shown, and we give the
 //     freed memory back to the system then, so that resident memory shows what the new copy
 //     gathers. A reopen costs time (poppler walks its page tree again up to the page asked
-//     for: 0.18 s at page 2,400), so the copies are reopened when resident memory, less the
-//     text stored so far, has grown by kReopenBudget since the first page after the last
-//     open, and only while reopens have taken at most kReopenTimeShare of a thread's time.
-//     For the R manual: 21-22 reopens, 9 of them in the last 70 pages (the index); without
-//     them it reads in 12.5 s, but the peak is 10.7 times the text.
+//     for: 0.2 s at page 2,400), so the copies are reopened when resident memory, less the
+//     text stored so far, has grown by kReopenBudget a thread since the first page after the
+//     last open, and only while reopens have taken at most kReopenTimeShare of a thread's
+//     time. For the R manual: 21 reopens taking 2.5 s, 9 of them in the last 75 pages (the
+//     index); without them it reads in 12.3 s, but the peak is 16 times the text. A
+//     smaller budget does not pay: at 1.5 MB the peak is 0.6 MB lower for 0.5 s more, at
+//     1 MB the reopens in the index use up the time they may take and the peak is 5-6 times
+//     the text.
+//   - Malloc's settings do not help: a fixed mmap threshold of 256 KB (the table's copy mapped
+//     and unmapped for each page: 1.4 s more) with a trim threshold of 128 KB, or a single
+//     arena, move the peak by 0.1-0.4 MB, about the noise between runs.
 //   - The final text is built page by page from the stores, which hand their memory back as
 //     it goes.
 #include "document/loaders.hpp"
@@ -79,6 +98,7 @@
 #include <stdexcept>
 #include <string_view>
 #include <thread>
+#include <vector>
 #endif
 
 namespace qread::document {
@@ -99,12 +119,17 @@ namespace {
 constexpr int kChunkPages = 8;           // pages a thread takes at a time
 // Growth of resident memory (less the text read so far) since the first page read after a
 // copy was opened, past which the threads reopen their copies of the document, dropping what
-// poppler kept of the pages they showed.
+// poppler kept of the pages they showed. Per thread: with more copies memory grows as many
+// times faster and each round costs every thread a reopen (with 2 MB for all, two threads
+// used up their reopen time in the index and peaked at 10-12 times the R manual's text).
 constexpr std::size_t kReopenBudget = 2u << 20;
-// A reopen costs a walk of the page tree up to the page asked for: 0.18 s at page 2,400 of the
-// R manual, the time of 25 of its pages. Memory can also grow for other reasons (other threads
+// A reopen costs a walk of the page tree up to the page asked for: 0.2 s at page 2,400 of the
+// R manual, the time of some 35 of its pages. Memory can also grow for other reasons (other threads
 // of the app, a sanitizer's quarantine) and ask for reopen after reopen; a thread reopens only
-// while its reopens have taken at most this share of its time, which bounds what that costs.
+// while its reopens have taken at most this share of the time it is expected to spend reading
+// pages (its reading time so far, scaled to its share of the pages), which bounds what that
+// costs. Expected, not elapsed: the pages are read from the last, and the costliest reopens,
+// in a long document's last pages, come first.
 constexpr double kReopenTimeShare = 0.33;
 constexpr int kReopenAfterPages = 1024;  // where resident memory cannot be read
 constexpr int kPagesPerThread = 16;      // fewer pages than this per thread: fewer threads
@@ -155,14 +180,15 @@ void give_freed_memory_back() {
 #endif
 }
 
-// The pages' text as one thread reads them, deflated one after another into one stream. It
-// lives in a mapping of its own rather than in malloc's heap: page strings there sit among
-// poppler's short-lived objects and keep their memory pages resident after poppler frees
-// them (4.4 MB of the R manual's page strings kept 13 MB resident, malloc_trim or not).
-// Deflated (zlib's fastest level, 2.4 times smaller for that text, 60 ms for all of it),
-// the text read so far takes 1.8 MB instead of 4.4 MB beside poppler at the peak. The pages
-// are read back in the order they were appended, and the store can hand the memory of what
-// has been read back to the system as it goes.
+// The pages' text as one thread reads them, deflated one after another. It lives in a mapping
+// of its own rather than in malloc's heap: page strings there sit among poppler's short-lived
+// objects and keep their memory pages resident after poppler frees them (4.4 MB of the R
+// manual's page strings kept 13 MB resident, malloc_trim or not). Deflated (zlib's fastest
+// level, 2.3 times smaller for that text, 60 ms for all of it), the R manual's text takes
+// 1.95 MB instead of 4.4 MB. The store is a run of units, each a zlib stream of its own that
+// can be read back alone from its first page, so that the loader can read the chunks in
+// another order than it stored them (see read_pages); the units are read back from the last,
+// and the store can hand the memory of those read back to the system as it goes.
 class TextStore {
  public:
   TextStore() {
@@ -175,6 +201,14 @@ class TextStore {
   }
   TextStore(const TextStore&) = delete;
   TextStore& operator=(const TextStore&) = delete;
+
+  // Starts a unit; returns where it starts, for seek. Starting afresh costs some compression:
+  // with units of kChunkPages pages, the R manual's text takes 1.95 MB instead of 1.83 MB.
+  std::size_t begin_unit() {
+    if (deflateReset(&deflate_) != Z_OK) throw std::logic_error("deflateReset: stream error");
+    units_.push_back(size_);
+    return size_;
+  }
 
   void append(std::string_view text) {
     if (text.empty()) return;  // read back as empty without touching the stream
@@ -194,15 +228,27 @@ class TextStore {
   // Bytes the store takes now.
   std::size_t size() const { return size_; }
 
-  // Reads the pages back from the first; `release`: hand back the memory of what has been read.
+  // Starts reading the units back, from the last unit to the first, each from its first page
+  // (seek); `release`: hand back the memory of a unit once the unit before it is sought.
   void rewind(bool release) {
     if (reading_) inflateEnd(&inflate_);
     inflate_ = {};
     if (inflateInit(&inflate_) != Z_OK) throw std::bad_alloc();
     reading_ = true;
     release_ = release;
-    inflate_.next_in = reinterpret_cast<Bytef*>(base_);
-    inflate_.avail_in = uInt(size_);  // a page is far smaller than 4 GB, the store too
+    unit_ = kNone;
+  }
+  // Reads from the first page of the unit that starts at `offset` (begin_unit's).
+  void seek(std::size_t offset) {
+    if (inflateReset(&inflate_) != Z_OK) throw std::logic_error("inflateReset: stream error");
+    if (release_ && unit_ != kNone) release_from(unit_);
+    unit_ = offset;
+    // Up to the unit's end only: inflate reads on past the end of a page (the mark of a sync
+    // flush) and would take the next unit's header for more of this one.
+    const auto next = std::upper_bound(units_.begin(), units_.end(), offset);
+    const std::size_t end = next == units_.end() ? size_ : *next;
+    inflate_.next_in = reinterpret_cast<Bytef*>(base_ + offset);
+    inflate_.avail_in = uInt(end - offset);  // a unit is far smaller than 4 GB
   }
   // The next page: `size` bytes of text.
   std::string read(std::size_t size) {
@@ -213,13 +259,13 @@ class TextStore {
       const int status = inflate(&inflate_, Z_SYNC_FLUSH);
       if (status != Z_OK) throw std::logic_error(fmt::format("inflate: {}", status));
     }
-    if (release_) release_before(reinterpret_cast<char*>(inflate_.next_in) - base_);
     return text;
   }
 
  private:
   static constexpr std::size_t kMinRoom = 64u << 10;
   static constexpr std::size_t kReleaseStep = 256u << 10;
+  static constexpr std::size_t kNone = SIZE_MAX;
 
   // Only the pages written to become resident, so the capacity can run ahead; mremap moves
   // the pages, it does not copy them.
@@ -233,20 +279,24 @@ class TextStore {
     capacity_ = capacity;
   }
 
-  // Hands the memory of bytes [0, end) back to the system; they are not read again.
-  void release_before(std::size_t end) {
+  // Hands the memory of bytes [begin, size_) back to the system; they are not read again.
+  void release_from(std::size_t begin) {
     static const std::size_t page = std::size_t(sysconf(_SC_PAGESIZE));
-    const std::size_t upto = end / page * page;
-    if (upto < released_ + kReleaseStep) return;  // a system call per few pages of text, not per page
-    madvise(base_ + released_, upto - released_, MADV_DONTNEED);
-    released_ = upto;
+    const std::size_t from = (begin + page - 1) / page * page;
+    const std::size_t end = std::min(released_from_, (size_ + page - 1) / page * page);
+    if (end < from + kReleaseStep) return;  // a system call per few units, not per unit
+    madvise(base_ + from, end - from, MADV_DONTNEED);
+    released_from_ = from;
   }
 
   z_stream deflate_{};
   z_stream inflate_{};
   bool reading_ = false, release_ = false;
   char* base_ = nullptr;
-  std::size_t capacity_ = 0, size_ = 0, released_ = 0;
+  std::size_t capacity_ = 0, size_ = 0;
+  std::vector<std::size_t> units_;     // where each unit starts, in order
+  std::size_t unit_ = kNone;           // where the unit being read starts
+  std::size_t released_from_ = kNone;  // what lies past this has been handed back
 };
 
 std::string utf8(const poppler::ustring& text) {
@@ -289,10 +339,11 @@ std::string read_page(const poppler::page& page) {
   return assemble_lines(words);
 }
 
-// Where a page's text (assemble_lines output) is: which thread's store, and its size.
-struct PageText {
+// Where the text (assemble_lines output) of a chunk's pages is: which thread's store, and
+// the unit there.
+struct ChunkText {
   int store = 0;
-  std::size_t size = 0;
+  std::size_t offset = 0;
 };
 
 // What the threads share. Each page slot is written by one thread only.
@@ -300,11 +351,12 @@ struct Extraction {
   std::filesystem::path path;
   std::string password;
   int page_count = 0;
-  std::vector<PageText> raw;        // per page
+  std::vector<ChunkText> chunks;       // per chunk of kChunkPages pages
+  std::vector<std::size_t> raw_sizes;  // per page: the size of its text
   std::vector<std::string> labels;  // per page, when it differs from the number
   std::vector<std::unique_ptr<TextStore>> stores;  // per thread
 
-  std::atomic<int> next_chunk{0};
+  std::atomic<int> chunks_taken{0};
   std::atomic<int> pages_done{0};
   std::atomic<std::size_t> stored_bytes{0};  // what the stores take so far
   std::atomic<int> reopen_round{0};       // incremented: every thread reopens its copy
@@ -332,16 +384,21 @@ void read_pages(Extraction& job, int thread, std::unique_ptr<poppler::document> 
     using Clock = std::chrono::steady_clock;
     const Clock::time_point started = Clock::now();
     Clock::duration reopening{};  // spent reopening so far
-    int read_since_open = 0;
+    const double thread_pages = double(job.page_count) / double(job.stores.size());  // expected, roughly
+    int read = 0, read_since_open = 0;
     std::size_t held_at_open = 0;  // poppler_bytes after the first page read since the copy was opened
     int round = job.reopen_round;
     while (!job.stop) {
-      const int first = job.next_chunk.fetch_add(1) * kChunkPages;
-      if (first >= job.page_count) break;
+      const int taken = job.chunks_taken.fetch_add(1);
+      if (taken >= int(job.chunks.size())) break;
+      const int chunk = int(job.chunks.size()) - 1 - taken;  // from the last: see "Order" above
+      job.chunks[chunk] = {thread, store.begin_unit()};
+      const int first = chunk * kChunkPages;
       for (int index = first; index < std::min(first + kChunkPages, job.page_count) && !job.stop; ++index) {
         const Clock::time_point now = Clock::now();
-        const bool affordable =
-            reopening <= std::chrono::duration_cast<Clock::duration>((now - started) * kReopenTimeShare);
+        const Clock::duration reading = now - started - reopening;  // so far, scaled below to thread_pages
+        const bool affordable = reopening <= std::chrono::duration_cast<Clock::duration>(
+                                                 reading * (thread_pages / std::max(read, 1) * kReopenTimeShare));
         const bool reopen = doc && ((round != job.reopen_round && affordable) || read_since_open >= kReopenAfterPages);
         if (!doc || reopen) {
           if (doc) {
@@ -358,11 +415,12 @@ void read_pages(Extraction& job, int thread, std::unique_ptr<poppler::document> 
           const std::string text = read_page(*page);
           const std::size_t stored = store.size();
           store.append(text);
-          job.raw[index] = {thread, text.size()};
+          job.raw_sizes[index] = text.size();
           job.stored_bytes += store.size() - stored;
           std::string label = utf8(page->label());
           if (label != std::to_string(index + 1)) job.labels[index] = std::move(label);
         }
+        ++read;
         ++read_since_open;
         job.pages_done.fetch_add(1);
 
@@ -375,7 +433,7 @@ void read_pages(Extraction& job, int thread, std::unique_ptr<poppler::document> 
         const std::size_t held = poppler_bytes(job);
         if (read_since_open == 1)
           held_at_open = held;
-        else if (held > held_at_open + kReopenBudget && round == job.reopen_round)
+        else if (held > held_at_open + kReopenBudget * job.stores.size() && round == job.reopen_round)
           ++job.reopen_round;
       }
     }
@@ -411,7 +469,8 @@ Document load_pdf(const std::filesystem::path& path, const std::string& tail, co
   job.path = path;
   job.password = options.password;
   job.page_count = first_doc->pages();
-  job.raw.resize(job.page_count);
+  job.chunks.resize((job.page_count + kChunkPages - 1) / kChunkPages);
+  job.raw_sizes.resize(job.page_count);
   job.labels.resize(job.page_count);
 
   // One thread unless asked for more: see "Threads" above.
@@ -447,11 +506,16 @@ Document load_pdf(const std::filesystem::path& path, const std::string& tail, co
   progress.check_cancelled();
   give_freed_memory_back();  // what the threads' poppler copies held
 
-  // Each thread's store holds its pages in page order, so reading the pages in order reads
-  // each store from its start. Running headers and footers need all pages: a first reading
-  // finds them (and the empty pages), the second cleans each page and appends it to the text,
-  // handing the memory of the stores back as it goes.
-  const auto read_raw = [&job](int i) { return job.stores[job.raw[i].store]->read(job.raw[i].size); };
+  // Each thread's store holds its chunks from the last, so reading the pages in order reads
+  // each store's units from its last. Running headers and footers need all pages: a first
+  // reading finds them (and the empty pages), the second cleans each page and appends it to
+  // the text, handing the memory of the stores back as it goes.
+  const auto read_raw = [&job](int i) {
+    const ChunkText& chunk = job.chunks[i / kChunkPages];
+    TextStore& store = *job.stores[chunk.store];
+    if (i % kChunkPages == 0) store.seek(chunk.offset);
+    return store.read(job.raw_sizes[i]);
+  };
   std::vector<int> empty_pages;
   std::vector<PageEdges> edges;
   edges.reserve(job.page_count);

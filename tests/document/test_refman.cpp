@@ -118,10 +118,12 @@ class TestRefman : public QObject {
     // within 3 x the text. The peak is poppler's working set (the file's structure, its page
     // tree up to the page read, what it keeps of the pages it has shown, see pdf_loader.cpp)
     // beside the text read so far: it depends on the PDF more than on its text. For this one,
-    // with one thread: 4.5 x the text (20 MB); it was 12.5 x with two threads before.
+    // with one thread: 4.1-4.2 x the text (18.2-18.4 MB); it was 4.5 x reading from the first page,
+    // 12.5 x with two threads before. poppler alone, reading the words of page 2,400, takes
+    // 3.2 x.
     QVERIFY2(kept <= 3 * text_bytes, qPrintable(QString("kept %1 MB").arg(kept / 1e6)));
     if (peak_reset)
-      QVERIFY2(peak_growth <= 5.5 * text_bytes,
+      QVERIFY2(peak_growth <= 5 * text_bytes,
                qPrintable(QString("peak +%1 MB = %2 x the text").arg(peak_growth / 1e6).arg(peak_growth / text_bytes)));
     if (seconds > 30.0 && machine_busy())
       QSKIP(qPrintable(QString("%1 s, over the 30 s limit, but other work shares this machine (load average %2 on %3 "
