@@ -202,12 +202,12 @@ class TextStore {
   TextStore(const TextStore&) = delete;
   TextStore& operator=(const TextStore&) = delete;
 
-  // Starts a unit; returns where it starts, for seek. Starting afresh costs some compression:
-  // with units of kChunkPages pages, the R manual's text takes 1.95 MB instead of 1.83 MB.
+  // Starts a unit; returns its number, for seek. Starting afresh costs some compression: with
+  // units of kChunkPages pages, the R manual's text takes 1.95 MB instead of 1.83 MB.
   std::size_t begin_unit() {
     if (deflateReset(&deflate_) != Z_OK) throw std::logic_error("deflateReset: stream error");
     units_.push_back(size_);
-    return size_;
+    return units_.size() - 1;
   }
 
   void append(std::string_view text) {
@@ -238,17 +238,16 @@ class TextStore {
     release_ = release;
     unit_ = kNone;
   }
-  // Reads from the first page of the unit that starts at `offset` (begin_unit's).
-  void seek(std::size_t offset) {
+  // Reads from the first page of unit `unit` (begin_unit's number).
+  void seek(std::size_t unit) {
     if (inflateReset(&inflate_) != Z_OK) throw std::logic_error("inflateReset: stream error");
-    if (release_ && unit_ != kNone) release_from(unit_);
-    unit_ = offset;
+    if (release_ && unit_ != kNone) release_from(units_[unit_]);
+    unit_ = unit;
     // Up to the unit's end only: inflate reads on past the end of a page (the mark of a sync
     // flush) and would take the next unit's header for more of this one.
-    const auto next = std::upper_bound(units_.begin(), units_.end(), offset);
-    const std::size_t end = next == units_.end() ? size_ : *next;
-    inflate_.next_in = reinterpret_cast<Bytef*>(base_ + offset);
-    inflate_.avail_in = uInt(end - offset);  // a unit is far smaller than 4 GB
+    const std::size_t begin = units_[unit], end = unit + 1 < units_.size() ? units_[unit + 1] : size_;
+    inflate_.next_in = reinterpret_cast<Bytef*>(base_ + begin);
+    inflate_.avail_in = uInt(end - begin);  // a unit is far smaller than 4 GB
   }
   // The next page: `size` bytes of text.
   std::string read(std::size_t size) {
@@ -295,7 +294,7 @@ class TextStore {
   char* base_ = nullptr;
   std::size_t capacity_ = 0, size_ = 0;
   std::vector<std::size_t> units_;     // where each unit starts, in order
-  std::size_t unit_ = kNone;           // where the unit being read starts
+  std::size_t unit_ = kNone;           // the unit being read
   std::size_t released_from_ = kNone;  // what lies past this has been handed back
 };
 
@@ -343,7 +342,7 @@ std::string read_page(const poppler::page& page) {
 // the unit there.
 struct ChunkText {
   int store = 0;
-  std::size_t offset = 0;
+  std::size_t unit = 0;
 };
 
 // What the threads share. Each page slot is written by one thread only.
@@ -513,7 +512,7 @@ Document load_pdf(const std::filesystem::path& path, const std::string& tail, co
   const auto read_raw = [&job](int i) {
     const ChunkText& chunk = job.chunks[i / kChunkPages];
     TextStore& store = *job.stores[chunk.store];
-    if (i % kChunkPages == 0) store.seek(chunk.offset);
+    if (i % kChunkPages == 0) store.seek(chunk.unit);
     return store.read(job.raw_sizes[i]);
   };
   std::vector<int> empty_pages;

@@ -84,6 +84,11 @@ at::Tensor pinned_empty(const std::vector<std::int64_t>& shape, const at::Tensor
   return at::empty(shape, options);
 }
 
+// An arena of `arena_tokens` tokens in every head for blocks shaped as `like` ([1, Hkv, tokens, D]).
+std::vector<std::int64_t> arena_shape(const at::Tensor& like, std::int64_t arena_tokens) {
+  return {like.size(1), arena_tokens, like.size(3)};
+}
+
 at::TensorOptions arena_options(const at::Tensor& like) {
   return like.options().device(at::kCPU).pinned_memory(!like.is_cpu());
 }
@@ -251,7 +256,7 @@ void BlockStore::grow_tables(std::int64_t blocks) {
 void BlockStore::next_arena(const at::Tensor& like, std::int64_t block) {
   // Arenas are [Hkv, kArenaBlocks * block, D]: a block is a run of tokens in every head, so n
   // blocks leaving the window are one strided copy (a row per head) from the device.
-  const std::vector<std::int64_t> shape{like.size(1), kArenaBlocks * block, like.size(3)};
+  const auto shape = arena_shape(like, kArenaBlocks * block);
   const auto options = arena_options(like);
   PhaseScope scope("store: next arena");
   auto [arena_k, arena_v] = prefetch_ && prefetch_->shape == shape && prefetch_->dtype == like.scalar_type()
@@ -281,7 +286,7 @@ void BlockStore::prepare(const at::Tensor& like, std::int64_t block) {
   // Without it, each layer made its first arena when its first blocks left the window, and
   // prefill waited for all of them in turn (Llama-3-8B shape: 32 x 32 MB, 0.2 s of 100K).
   if (!on_device_ || !arenas_k_.empty() || prefetch_) return;
-  start_prefetch({like.size(1), kArenaBlocks * block, like.size(3)}, arena_options(like));
+  start_prefetch(arena_shape(like, kArenaBlocks * block), arena_options(like));
 }
 
 std::int64_t BlockStore::add(const at::Tensor& k, const at::Tensor& v, std::int64_t start) {
