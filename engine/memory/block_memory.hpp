@@ -47,7 +47,8 @@ at::Tensor execution_block_means(const at::Tensor& queries, std::int64_t exc);
 // that score highest against the execution block's mean query (float [Hq, D], one row of
 // execution_block_means) plus `weight` times the question vector ([Hq * D]; undefined for
 // InfLLM), ascending, int64 on repr's device. On CUDA two kernels (scores in float, ties to the
-// lower id); kernel = false forces the reference's tensor ops (scores in repr's type).
+// lower id); kernel = false forces the reference's tensor ops (scores in repr's type). A query of
+// [m, Hq, D] makes m selections: ids [m, min(k, n)].
 at::Tensor select_blocks(const at::Tensor& repr, const at::Tensor& query, const at::Tensor& question, double weight,
                          std::int64_t k, bool kernel = true);
 
@@ -81,7 +82,8 @@ class BlockMemory : public ContextMemory {
 
  private:
   // The output for one execution block and the local attention its window keys received;
-  // mean_query: the execution block's row of execution_block_means.
+  // mean_query: the execution block's row of execution_block_means, or its row and the next
+  // (the next one's blocks are then prefetched).
   std::pair<at::Tensor, at::Tensor> attend_execution_block(const at::Tensor& q, const at::Tensor& local_k,
                                                            const at::Tensor& local_v, const at::Tensor& global_q,
                                                            const at::Tensor& mean_query);
@@ -91,7 +93,7 @@ class BlockMemory : public ContextMemory {
   std::optional<std::pair<at::Tensor, at::Tensor>> fused_execution_block(
       const at::Tensor& local_q, const at::Tensor& local_k, const at::Tensor& local_v, const at::Tensor& global_q,
       std::int64_t keys, const std::function<std::pair<at::Tensor, at::Tensor>()>& global_kv,
-      std::int64_t visible_shift);
+      std::int64_t visible_shift, std::optional<std::pair<at::Tensor, at::Tensor>> local);
   void absorb(std::int64_t exec_length, const at::Tensor& local_score, const at::Tensor& chunk_global_q);
   void set_question(const at::Tensor& chunk_global_q);
 
@@ -132,6 +134,12 @@ class BlockMemory : public ContextMemory {
   at::Tensor repr_;                      // [capacity, Hq * D]; rows [0, blocks) valid
   at::Tensor question_;                  // [Hq * D]
   at::Tensor local_mask_;                // the last local window mask (it depends on the shape only)
+  // CUDA: the local window of the whole chunk by one flash call (attend), and where the current
+  // execution block's queries and window keys start in it.
+  struct ChunkLocal {
+    at::Tensor q, k, out, lse;  // q and k rotated at their positions in local_k_
+    std::int64_t query = 0, key = 0;
+  } chunk_local_;
   std::int64_t length_ = 0, fused_blocks_ = 0;
   std::vector<Retrieval> retrievals_;
   std::vector<at::Tensor> pending_;  // ids not read back yet, for the last retrievals' -1 entries

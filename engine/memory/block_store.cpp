@@ -220,6 +220,7 @@ void BlockStore::clear() {
   wait_for_device();
   prefetch_.reset();
   pending_ = Pending{};
+  staged_ = Staged{};
   starts_.clear();
   arenas_k_.clear();
   arenas_v_.clear();
@@ -430,11 +431,10 @@ std::pair<at::Tensor, at::Tensor> BlockStore::retrieve(const at::Tensor& ids) {
   auto device_ids = ids.to(device_, at::kLong).contiguous();
   // The last blocks added are read from the device: their copy to host memory is queued after
   // this retrieval, off its path.
-  kernels::PendingBlocks pending;
-  if (!pending_.copies.empty()) {
-    pending = {pending_.first, pending_.k.size(1) / block, pending_.k.data_ptr(), pending_.v.data_ptr(),
-               pending_.k.stride(0) * element};
-  }
+  const auto pending = pending_blocks();
+  kernels::StagedBlocks staged;
+  if (staged_.ids.defined())
+    staged = {staged_.ids.data_ptr<std::int64_t>(), staged_.ids.numel(), staged_.k.data_ptr(), staged_.v.data_ptr()};
   auto out_k = at::empty({1, kv_heads, n * block, dim}, cache_k_.options());
   auto out_v = at::empty_like(out_k);
   after_current_stream();
@@ -448,14 +448,53 @@ std::pair<at::Tensor, at::Tensor> BlockStore::retrieve(const at::Tensor& ids) {
                                        slot.data_ptr<std::int64_t>(), missed.data_ptr<std::uint8_t>(),
                                        policy_->host_k.data_ptr<std::int64_t>(),
                                        policy_->host_v.data_ptr<std::int64_t>(),
-                                       arena.stride(0) * element, pending, cache_k_.data_ptr(), cache_v_.data_ptr(),
+                                       arena.stride(0) * element, pending, staged, cache_k_.data_ptr(),
+                                       cache_v_.data_ptr(),
                                        out_k.data_ptr(), out_v.data_ptr(), kv_heads, block * dim * element,
                                        streams_->copy.stream());
   }
+  // Dropped, its memory goes back to the copy stream's pool, reused only by work queued after.
+  staged_ = Staged{};
   flush_pending();  // the copy stream already waits for the current stream's work (above)
   return {out_k, out_v};
 #else
   throw Error("block store: a CUDA device without a CUDA build");
+#endif
+}
+
+#ifdef QREAD_WITH_CUDA
+kernels::PendingBlocks BlockStore::pending_blocks() const {
+  if (pending_.copies.empty()) return {};
+  const std::int64_t element = std::int64_t(pending_.k.element_size());
+  const std::int64_t block = arenas_k_.front().size(1) / kArenaBlocks;
+  return {pending_.first, pending_.k.size(1) / block, pending_.k.data_ptr(), pending_.v.data_ptr(),
+          pending_.k.stride(0) * element};
+}
+#endif
+
+void BlockStore::prefetch(const at::Tensor& ids) {
+  staged_ = Staged{};
+  const std::int64_t n = ids.defined() ? ids.numel() : 0;
+  if (!on_device_ || n == 0 || arenas_k_.empty()) return;
+#ifdef QREAD_WITH_CUDA
+  const at::Tensor& arena = arenas_k_.front();
+  const std::int64_t kv_heads = arena.size(0), block = arena.size(1) / kArenaBlocks, dim = arena.size(2);
+  const auto element = std::int64_t(arena.element_size());
+  auto device_ids = ids.to(device_, at::kLong).contiguous();
+  after_current_stream();
+  streams_->uses(device_ids);
+  c10::cuda::CUDAStreamGuard on_copy_stream(streams_->copy);  // the staging area from the copy stream's memory
+  PhaseScope scope("store: prefetch");
+  Staged staged;
+  staged.ids = at::empty({n}, device_ids.options());
+  staged.k = at::empty({n, kv_heads, block, dim}, arena.options().device(device_).pinned_memory(false));
+  staged.v = at::empty_like(staged.k);
+  if (kernels::block_cache_stage_cuda(policy_->state(), device_ids.data_ptr<std::int64_t>(), n,
+                                      policy_->host_k.data_ptr<std::int64_t>(),
+                                      policy_->host_v.data_ptr<std::int64_t>(), arena.stride(0) * element,
+                                      pending_blocks(), staged.ids.data_ptr<std::int64_t>(), staged.k.data_ptr(),
+                                      staged.v.data_ptr(), kv_heads, block * dim * element, streams_->copy.stream()))
+    staged_ = std::move(staged);
 #endif
 }
 

@@ -16,6 +16,10 @@
 #include <utility>
 #include <vector>
 
+namespace qread::kernels {
+struct PendingBlocks;
+}
+
 namespace qread::memory {
 
 struct MemoryCounters {
@@ -52,6 +56,10 @@ class BlockStore {
   // returned. (The vector form returns it ready.)
   std::pair<at::Tensor, at::Tensor> retrieve(const at::Tensor& ids);
   std::pair<at::Tensor, at::Tensor> retrieve(const std::vector<std::int64_t>& ids);
+  // A hint that blocks `ids` (int64 [n] on the device, below size()) come next: on CUDA those
+  // not in the cache are copied from host memory to a staging area on the copy stream, and the
+  // next retrieval reads its misses among them from there (nothing on the CPU; elsewhere a no-op).
+  void prefetch(const at::Tensor& ids);
   // The current stream waits for the store's work queued so far (nothing on the CPU).
   void ready() const;
   // Starts making the first host arena for blocks of `block` tokens shaped as `like` ([1, Hkv,
@@ -103,6 +111,12 @@ class BlockStore {
     std::vector<Copy> copies;
   } pending_;
   void flush_pending();  // queues the copies; the copy stream must already follow their source
+  kernels::PendingBlocks pending_blocks() const;  // CUDA: the last blocks added, for a kernel reading them
+  // CUDA: the last prefetch, for the next retrieval (which drops it): entry i of k and v
+  // ([n, Hkv, block_size, D]) holds block ids[i] where ids[i] >= 0. Made on the copy stream.
+  struct Staged {
+    at::Tensor ids, k, v;
+  } staged_;
   // The policy's arrays, on the device that runs the policy (the memory's device).
   struct Policy;
   std::unique_ptr<Policy> policy_;

@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 
 #include <cfloat>
@@ -121,6 +122,7 @@ __global__ void parallel_policy_kernel(BlockCacheState s, const std::int64_t* id
 }
 
 __device__ inline bool aligned(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
+inline bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
 
 // Four words in flight per thread: a block that missed is read from host memory over the bus,
 // where each load waits microseconds.
@@ -146,27 +148,159 @@ __device__ void copy_run(const char* __restrict__ src, char* __restrict__ dst, c
   }
 }
 
-__global__ void gather_kernel(const std::int64_t* ids, std::int64_t n, const std::int64_t* slot,
-                              const std::uint8_t* missed, const std::int64_t* host_k, const std::int64_t* host_v,
-                              std::int64_t host_head_bytes, PendingBlocks pending, char* cache_k, char* cache_v,
-                              char* out_k, char* out_v, std::int64_t heads, std::int64_t row_bytes) {
-  const std::int64_t i = blockIdx.x, h = blockIdx.y, id = ids[i];
-  const bool values = blockIdx.z == 1;
-  const std::int64_t at = slot[i];
-  char* cache = values ? cache_v : cache_k;
-  char* cached = at >= 0 ? cache + (at * heads + h) * row_bytes : nullptr;
-  const char* src = cached;
-  if (missed[i] && id >= pending.first && id < pending.first + pending.count)
-    src = static_cast<const char*>(values ? pending.v : pending.k) + h * pending.head_bytes +
-          (id - pending.first) * row_bytes;
-  else if (missed[i])
-    src = reinterpret_cast<const char*>((values ? host_v : host_k)[id]) + h * host_head_bytes;
-  char* dst = (values ? out_v : out_k) + (h * n + i) * row_bytes;
-  char* also = missed[i] ? cached : nullptr;
-  if (row_bytes % 16 == 0 && aligned(src) && aligned(dst) && (!also || aligned(also)))
-    copy_run<uint4>(src, dst, also, row_bytes);
+// What a retrieval's copy reads and writes.
+struct GatherArgs {
+  const std::int64_t* ids;
+  std::int64_t n;
+  const std::int64_t* slot;
+  const std::uint8_t* missed;
+  const std::int64_t* host_k;
+  const std::int64_t* host_v;
+  std::int64_t host_head_bytes;
+  PendingBlocks pending;
+  StagedBlocks staged;
+  char *cache_k, *cache_v, *out_k, *out_v;
+  std::int64_t heads, row_bytes;
+};
+
+// One row (head h of block i's keys or values) of a retrieval: read from its cache slot, or for
+// a miss from the device (pending), the staging area, or host memory, in that order; a miss is
+// also written to its new slot.
+struct RowCopy {
+  const char* src;
+  char* dst;
+  char* also;
+};
+
+__device__ inline RowCopy gather_row(const GatherArgs& a, std::int64_t i, std::int64_t h, bool values) {
+  const std::int64_t id = a.ids[i], at = a.slot[i];
+  char* cached = at >= 0 ? (values ? a.cache_v : a.cache_k) + (at * a.heads + h) * a.row_bytes : nullptr;
+  char* dst = (values ? a.out_v : a.out_k) + (h * a.n + i) * a.row_bytes;
+  if (!a.missed[i]) return {cached, dst, nullptr};
+  const char* src = nullptr;
+  if (id >= a.pending.first && id < a.pending.first + a.pending.count) {
+    src = static_cast<const char*>(values ? a.pending.v : a.pending.k) + h * a.pending.head_bytes +
+          (id - a.pending.first) * a.row_bytes;
+  } else {
+    for (std::int64_t j = 0; j < a.staged.count && !src; ++j)
+      if (a.staged.ids[j] == id)
+        src = static_cast<const char*>(values ? a.staged.v : a.staged.k) + (j * a.heads + h) * a.row_bytes;
+    if (!src) src = reinterpret_cast<const char*>((values ? a.host_v : a.host_k)[id]) + h * a.host_head_bytes;
+  }
+  return {src, dst, cached};
+}
+
+// A thread block per row.
+__global__ void gather_kernel(GatherArgs a) {
+  const RowCopy r = gather_row(a, blockIdx.x, blockIdx.y, blockIdx.z == 1);
+  if (a.row_bytes % 16 == 0 && aligned(r.src) && aligned(r.dst) && (!r.also || aligned(r.also)))
+    copy_run<uint4>(r.src, r.dst, r.also, a.row_bytes);
   else
-    copy_run<char>(src, dst, also, row_bytes);
+    copy_run<char>(r.src, r.dst, r.also, a.row_bytes);
+}
+
+// The same copies over a few thread blocks. Blocks that miss are read from host memory over the
+// bus, which takes about as many bytes in flight as a few thread blocks keep with kInFlight loads
+// per thread; a grid of a thread block per row (128 for Q-LLM's retrieval) takes SM slots that
+// the model's stream wants meanwhile. Each thread block first works out every row's addresses
+// into shared memory (a miss's address is read from host memory, once per row rather than once
+// per word); then the rows are one run of 16-byte words, (keys | values, head, block) in that
+// order. The caller has checked that every address is 16-byte aligned and that the rows' table
+// fits in shared memory (kMaxNarrowRows).
+constexpr int kNarrowThreads = 512, kInFlight = 8, kMaxNarrowRows = 512;
+
+// Copies `words` 16-byte words of the rows in `rows` (row_words words each; a null dst skips the
+// row), kInFlight loads in flight per thread.
+__device__ void copy_words(const RowCopy* rows, std::int64_t row_words, std::int64_t words) {
+  const std::int64_t step = std::int64_t(gridDim.x) * blockDim.x;
+  for (std::int64_t base = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; base < words;
+       base += kInFlight * step) {
+    uint4 w[kInFlight];
+#pragma unroll
+    for (int u = 0; u < kInFlight; ++u)
+      if (const std::int64_t x = base + u * step; x < words) {
+        const RowCopy& r = rows[x / row_words];
+        if (r.dst) w[u] = reinterpret_cast<const uint4*>(r.src)[x % row_words];
+      }
+#pragma unroll
+    for (int u = 0; u < kInFlight; ++u)
+      if (const std::int64_t x = base + u * step; x < words) {
+        const RowCopy& r = rows[x / row_words];
+        if (!r.dst) continue;
+        reinterpret_cast<uint4*>(r.dst)[x % row_words] = w[u];
+        if (r.also) reinterpret_cast<uint4*>(r.also)[x % row_words] = w[u];
+      }
+  }
+}
+
+__global__ void narrow_gather_kernel(GatherArgs a) {
+  __shared__ RowCopy rows[kMaxNarrowRows];
+  const std::int64_t count = 2 * a.n * a.heads;
+  for (std::int64_t r = threadIdx.x; r < count; r += blockDim.x)
+    rows[r] = gather_row(a, r % a.n, (r / a.n) % a.heads, r >= a.n * a.heads);
+  __syncthreads();
+  copy_words(rows, a.row_bytes / 16, count * (a.row_bytes / 16));
+}
+
+// Copies ahead (block_cache_stage_cuda): entry i of the staging area takes block ids[i] when it
+// is neither cached nor pending, read from host memory; staged[i] says which.
+__global__ void stage_kernel(const std::int64_t* ids, std::int64_t n, const std::int64_t* block_slot,
+                             const std::int64_t* host_k, const std::int64_t* host_v, std::int64_t host_head_bytes,
+                             PendingBlocks pending, std::int64_t* staged, char* stage_k, char* stage_v,
+                             std::int64_t heads, std::int64_t row_bytes) {
+  __shared__ RowCopy rows[kMaxNarrowRows];
+  const auto wanted = [&](std::int64_t i) {
+    const std::int64_t id = ids[i];
+    return block_slot[id] < 0 && !(id >= pending.first && id < pending.first + pending.count);
+  };
+  const std::int64_t count = 2 * n * heads;
+  for (std::int64_t r = threadIdx.x; r < count; r += blockDim.x) {
+    const std::int64_t i = r % n, h = (r / n) % heads;
+    const bool values = r >= n * heads;
+    rows[r] = {nullptr, nullptr, nullptr};
+    if (wanted(i))
+      rows[r] = {reinterpret_cast<const char*>((values ? host_v : host_k)[ids[i]]) + h * host_head_bytes,
+                 (values ? stage_v : stage_k) + (i * heads + h) * row_bytes, nullptr};
+  }
+  if (blockIdx.x == 0)
+    for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x) staged[i] = wanted(i) ? ids[i] : -1;
+  __syncthreads();
+  copy_words(rows, row_bytes / 16, count * (row_bytes / 16));
+}
+
+__global__ void narrow_copy_rows_kernel(const char* src, std::int64_t src_pitch, char* dst, std::int64_t dst_pitch,
+                                        std::int64_t row_words, std::int64_t rows) {
+  const std::int64_t words = rows * row_words, step = std::int64_t(gridDim.x) * blockDim.x;
+  for (std::int64_t base = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; base < words;
+       base += kInFlight * step) {
+    uint4 w[kInFlight];
+#pragma unroll
+    for (int u = 0; u < kInFlight; ++u) {
+      const std::int64_t x = base + u * step, r = x / row_words;
+      if (x < words) w[u] = reinterpret_cast<const uint4*>(src + r * src_pitch)[x - r * row_words];
+    }
+#pragma unroll
+    for (int u = 0; u < kInFlight; ++u) {
+      const std::int64_t x = base + u * step, r = x / row_words;
+      if (x < words) reinterpret_cast<uint4*>(dst + r * dst_pitch)[x - r * row_words] = w[u];
+    }
+  }
+}
+
+// Thread blocks for the narrow copies: QREAD_COPY_CTAS, for measuring; 0 (the default) keeps a
+// thread block per row for the retrieval and the copies to host memory.
+int narrow_copy_blocks() {
+  static const int blocks = [] {
+    const char* v = std::getenv("QREAD_COPY_CTAS");
+    return v && *v ? std::max(0, std::atoi(v)) : 0;
+  }();
+  return blocks;
+}
+
+// A grid of at most `blocks` thread blocks for `words` words, kInFlight per thread per round.
+unsigned narrow_grid(std::int64_t words, int blocks) {
+  const std::int64_t per_block = std::int64_t(kNarrowThreads) * kInFlight;
+  return static_cast<unsigned>(std::max<std::int64_t>(1, std::min<std::int64_t>(blocks, (words + per_block - 1) / per_block)));
 }
 
 __global__ void copy_rows_kernel(const char* src, std::int64_t src_pitch, char* dst, std::int64_t dst_pitch,
@@ -200,8 +334,11 @@ template <typename T> struct alignas(4 * sizeof(T)) Quad {
 template <typename T>
 __global__ void block_scores_kernel(const T* __restrict__ repr, std::int64_t n, int heads, int dim,
                                     const float* __restrict__ query, std::int64_t query_head_stride,
-                                    const T* __restrict__ question, float weight, float* __restrict__ scores) {
+                                    std::int64_t query_stride, const T* __restrict__ question, float weight,
+                                    float* __restrict__ scores) {
   extern __shared__ float staged[];
+  query += blockIdx.y * query_stride;
+  scores += blockIdx.y * n;
   const int width = heads * dim;
   const bool stage = width <= kMaxStagedQuery;
   const auto effective = [&](int e) {
@@ -256,6 +393,8 @@ __global__ void block_scores_kernel(const T* __restrict__ repr, std::int64_t n, 
 // One thread block: k rounds of arg-max (ties to the lower id), a chosen score marked NaN; then
 // the ids sorted ascending. The scores sit in shared memory when they fit.
 __global__ void top_blocks_kernel(float* scores, std::int64_t n, std::int64_t k, std::int64_t* ids) {
+  scores += blockIdx.x * n;  // a thread block per query
+  ids += blockIdx.x * k;
   __shared__ float staged[kMaxStagedScores];
   __shared__ float best_value[kTopThreads / 32];
   __shared__ int best_index[kTopThreads / 32];
@@ -414,39 +553,49 @@ void copy_rows_cuda(void* dst, std::int64_t dst_pitch, const void* src, std::int
                     std::int64_t rows, void* stream) {
   if (rows <= 0 || width <= 0) return;
   if (rows > 65535) throw std::runtime_error("copy_rows_cuda: too many rows");
+  auto s = static_cast<cudaStream_t>(stream);
+  if (const int blocks = narrow_copy_blocks();
+      blocks > 0 && width % 16 == 0 && src_pitch % 16 == 0 && dst_pitch % 16 == 0 && aligned16(src) && aligned16(dst)) {
+    narrow_copy_rows_kernel<<<narrow_grid(rows * (width / 16), blocks), kNarrowThreads, 0, s>>>(
+        static_cast<const char*>(src), src_pitch, static_cast<char*>(dst), dst_pitch, width / 16, rows);
+    check_launch("copy_rows_cuda");
+    return;
+  }
   // Enough thread blocks per row to keep the copy at the link's rate (about 16 KB each).
   const auto parts = static_cast<unsigned>(std::min<std::int64_t>(64, (width + 16383) / 16384));
-  copy_rows_kernel<<<dim3(static_cast<unsigned>(rows), parts), 256, 0, static_cast<cudaStream_t>(stream)>>>(
+  copy_rows_kernel<<<dim3(static_cast<unsigned>(rows), parts), 256, 0, s>>>(
       static_cast<const char*>(src), src_pitch, static_cast<char*>(dst), dst_pitch, width);
   check_launch("copy_rows_cuda");
 }
 
 void select_blocks_cuda(const void* repr, std::int64_t n, std::int64_t heads, std::int64_t dim, const float* query,
                         std::int64_t query_head_stride, const void* question, float weight, std::int64_t k,
-                        float* scratch, std::int64_t* ids, ElementType type, void* stream) {
+                        float* scratch, std::int64_t* ids, ElementType type, void* stream, std::int64_t queries,
+                        std::int64_t query_stride) {
   k = std::min(k, n);
-  if (k <= 0) return;
+  if (k <= 0 || queries <= 0) return;
   if (k > kMaxSelected || n > 0x7fffffff) throw std::runtime_error("select_blocks_cuda: k above 1024 or too many blocks");
+  if (queries > 65535) throw std::runtime_error("select_blocks_cuda: too many queries");
   auto s = static_cast<cudaStream_t>(stream);
   if (heads * dim > INT_MAX / 2) throw std::runtime_error("select_blocks_cuda: rows too wide");
-  const auto grid = static_cast<unsigned>((n + kScoreWarps - 1) / kScoreWarps);
+  const dim3 grid(static_cast<unsigned>((n + kScoreWarps - 1) / kScoreWarps), static_cast<unsigned>(queries));
   const std::size_t shared = heads * dim <= kMaxStagedQuery ? std::size_t(heads * dim) * sizeof(float) : 0;
   with_element_type(type, [&](auto element) {
     using T = typename decltype(element)::type;
     block_scores_kernel<T><<<grid, 32 * kScoreWarps, shared, s>>>(
-        static_cast<const T*>(repr), n, int(heads), int(dim), query, query_head_stride,
+        static_cast<const T*>(repr), n, int(heads), int(dim), query, query_head_stride, query_stride,
         static_cast<const T*>(question), weight, scratch);
   });
   check_launch("select_blocks_cuda: scores");
-  top_blocks_kernel<<<1, kTopThreads, 0, s>>>(scratch, n, k, ids);
+  top_blocks_kernel<<<static_cast<unsigned>(queries), kTopThreads, 0, s>>>(scratch, n, k, ids);
   check_launch("select_blocks_cuda: top-k");
 }
 
 void block_cache_retrieve_cuda(BlockCacheState state, const std::int64_t* ids, std::int64_t n, bool lru,
                                std::int64_t* slot, std::uint8_t* missed, const std::int64_t* host_k,
                                const std::int64_t* host_v, std::int64_t host_head_bytes, PendingBlocks pending,
-                               void* cache_k, void* cache_v, void* out_k, void* out_v, std::int64_t heads,
-                               std::int64_t row_bytes, void* stream) {
+                               StagedBlocks staged, void* cache_k, void* cache_v, void* out_k, void* out_v,
+                               std::int64_t heads, std::int64_t row_bytes, void* stream) {
   if (n <= 0) return;
   if (n > 65535 || heads > 65535) throw std::runtime_error("block_cache_retrieve_cuda: too many blocks or heads");
   auto s = static_cast<cudaStream_t>(stream);
@@ -455,12 +604,36 @@ void block_cache_retrieve_cuda(BlockCacheState state, const std::int64_t* ids, s
   else
     retrieve_policy_kernel<<<1, 1, 0, s>>>(state, ids, n, lru, slot, missed);
   check_launch("block_cache_retrieve_cuda: policy");
-  const dim3 grid(static_cast<unsigned>(n), static_cast<unsigned>(heads), 2);
-  gather_kernel<<<grid, 256, 0, s>>>(ids, n, slot, missed, host_k, host_v, host_head_bytes, pending,
-                                     static_cast<char*>(cache_k),
-                                     static_cast<char*>(cache_v), static_cast<char*>(out_k),
-                                     static_cast<char*>(out_v), heads, row_bytes);
+  const GatherArgs args{ids, n, slot, missed, host_k, host_v, host_head_bytes, pending, staged,
+                        static_cast<char*>(cache_k), static_cast<char*>(cache_v), static_cast<char*>(out_k),
+                        static_cast<char*>(out_v), heads, row_bytes};
+  // Host rows are aligned when these are: arenas are page-aligned and hold whole rows.
+  if (const int blocks = narrow_copy_blocks();
+      blocks > 0 && 2 * n * heads <= kMaxNarrowRows && row_bytes % 16 == 0 && host_head_bytes % 16 == 0 &&
+      pending.head_bytes % 16 == 0 &&
+      aligned16(pending.k) && aligned16(pending.v) && aligned16(staged.k) && aligned16(staged.v) &&
+      aligned16(cache_k) && aligned16(cache_v) && aligned16(out_k) && aligned16(out_v))
+    narrow_gather_kernel<<<narrow_grid(2 * n * heads * (row_bytes / 16), blocks), kNarrowThreads, 0, s>>>(args);
+  else
+    gather_kernel<<<dim3(static_cast<unsigned>(n), static_cast<unsigned>(heads), 2), 256, 0, s>>>(args);
   check_launch("block_cache_retrieve_cuda: copy");
+}
+
+bool block_cache_stage_cuda(BlockCacheState state, const std::int64_t* ids, std::int64_t n,
+                            const std::int64_t* host_k, const std::int64_t* host_v, std::int64_t host_head_bytes,
+                            PendingBlocks pending, std::int64_t* staged, void* stage_k, void* stage_v,
+                            std::int64_t heads, std::int64_t row_bytes, void* stream) {
+  if (n <= 0) return true;
+  if (2 * n * heads > kMaxNarrowRows || row_bytes % 16 != 0 || host_head_bytes % 16 != 0 || !aligned16(stage_k) ||
+      !aligned16(stage_v))
+    return false;
+  const int blocks = narrow_copy_blocks() > 0 ? narrow_copy_blocks() : 8;
+  stage_kernel<<<narrow_grid(2 * n * heads * (row_bytes / 16), blocks), kNarrowThreads, 0,
+                 static_cast<cudaStream_t>(stream)>>>(ids, n, state.block_slot, host_k, host_v, host_head_bytes,
+                                                      pending, staged, static_cast<char*>(stage_k),
+                                                      static_cast<char*>(stage_v), heads, row_bytes);
+  check_launch("block_cache_stage_cuda");
+  return true;
 }
 
 void block_cache_add_scores_cuda(BlockCacheState state, const std::int64_t* ids, std::int64_t n,

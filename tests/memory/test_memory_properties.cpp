@@ -667,6 +667,33 @@ class TestMemoryProperties : public QObject {
     }
   }
 
+  void blockChoiceForSeveralQueriesAtOnce() {
+    // Mean queries [m, H, D] (as execution_block_means lays them out, strided) choose, row by
+    // row, the blocks each row chooses alone: the same kernel launch on CUDA does all of them.
+    std::vector<at::Device> devices{at::kCPU};
+#ifdef QREAD_WITH_CUDA
+    if (at::hasCUDA()) devices.push_back(at::kCUDA);
+#endif
+    const std::int64_t heads = 4, dim = 16, exc = 8;
+    for (const auto& device : devices) {
+      const auto dtype = device.is_cuda() ? at::kBFloat16 : at::kFloat;
+      for (int trial = 0; trial < 20; ++trial) {
+        const std::int64_t n = 1 + std::int64_t(rng_() % 300), m = 2 + std::int64_t(rng_() % 3);
+        const std::int64_t k = std::vector<std::int64_t>{1, 8, n + 2}[rng_() % 3];
+        auto repr = at::randn({n, heads * dim}).to(dtype).to(device);
+        auto question = trial % 2 ? at::randn({heads * dim}).to(dtype).to(device) : at::Tensor();
+        auto means = memory::execution_block_means(at::randn({1, heads, m * exc, dim}).to(dtype).to(device), exc);
+        const std::int64_t first = std::int64_t(rng_() % 2);
+        auto rows = means.narrow(0, first, m - first);
+        auto together = memory::select_blocks(repr, rows, question, 2.5, k).cpu();
+        QCOMPARE(together.dim(), std::int64_t(2));
+        QCOMPARE(together.size(0), m - first);
+        for (std::int64_t i = 0; i < m - first; ++i)
+          QVERIFY(at::equal(together[i], memory::select_blocks(repr, rows[i], question, 2.5, k).cpu()));
+      }
+    }
+  }
+
   void cudaStoreEqualsCpuStore() {
 #ifdef QREAD_WITH_CUDA
     if (!at::hasCUDA()) QSKIP("built with CUDA but no CUDA device is present");
@@ -689,6 +716,14 @@ class TestMemoryProperties : public QObject {
         }
         if (blocks == 0) continue;
         const auto ids = random_ids(rng_, std::min<std::int64_t>(blocks, 12), capacity);
+        // Now and then a prefetch first (a no-op on the CPU): of these ids, of some of them, or
+        // of others; blocks just added are not staged (their copy to host is not queued yet).
+        if (const int hint = int(rng_() % 4); hint > 0) {
+          auto guess = hint == 3 ? random_ids(rng_, std::min<std::int64_t>(blocks, 12), capacity) : ids;
+          if (hint == 2) guess.resize((guess.size() + 1) / 2);
+          cpu.prefetch(at::tensor(guess, at::kLong));
+          gpu.prefetch(at::tensor(guess, at::kLong).cuda());
+        }
         auto [ck, cv] = cpu.retrieve(ids);
         auto [gk, gv] = gpu.retrieve(at::tensor(ids, at::kLong).cuda());
         gpu.ready();

@@ -112,11 +112,28 @@ struct PendingBlocks {
   const void* v = nullptr;
   std::int64_t head_bytes = 0;
 };
+// Misses among staged.ids[0, staged.count) are read from the staging area (block_cache_stage_cuda).
+struct StagedBlocks {
+  const std::int64_t* ids = nullptr;  // device, -1 for an entry not staged
+  std::int64_t count = 0;
+  const void* k = nullptr;  // entry j's head h at k + (j * heads + h) * row_bytes
+  const void* v = nullptr;
+};
 void block_cache_retrieve_cuda(BlockCacheState state, const std::int64_t* ids, std::int64_t n, bool lru,
                                std::int64_t* slot, std::uint8_t* missed, const std::int64_t* host_k,
                                const std::int64_t* host_v, std::int64_t host_head_bytes, PendingBlocks pending,
-                               void* cache_k, void* cache_v, void* out_k, void* out_v, std::int64_t heads,
-                               std::int64_t row_bytes, void* stream);
+                               StagedBlocks staged, void* cache_k, void* cache_v, void* out_k, void* out_v,
+                               std::int64_t heads, std::int64_t row_bytes, void* stream);
+// Copies ahead of a retrieval, on `stream`: of ids (int64 [n] on the device, each below the
+// tables' size), the blocks that are neither in the cache (state.block_slot) nor pending go from
+// host memory to stage_k / stage_v (entry i's head h at + (i * heads + h) * row_bytes), and
+// staged[i] (device int64 [n]) is ids[i] for them and -1 for the others. A retrieval queued after
+// it on the same stream, given {staged, n, stage_k, stage_v}, reads those of its misses from there.
+// Returns false, queuing nothing, where the addresses are not 16-byte aligned.
+bool block_cache_stage_cuda(BlockCacheState state, const std::int64_t* ids, std::int64_t n,
+                            const std::int64_t* host_k, const std::int64_t* host_v, std::int64_t host_head_bytes,
+                            PendingBlocks pending, std::int64_t* staged, void* stage_k, void* stage_v,
+                            std::int64_t heads, std::int64_t row_bytes, void* stream);
 // block_cache_add_scores on device-resident state, ids and attention (float [n]).
 void block_cache_add_scores_cuda(BlockCacheState state, const std::int64_t* ids, std::int64_t n,
                                  const float* attention, double decay, void* stream);
@@ -142,9 +159,12 @@ void copy_rows_cuda(void* dst, std::int64_t dst_pitch, const void* src, std::int
 // h's dim values at query + h * query_head_stride, question [heads * dim] of repr's type or
 // nullptr (then weight is ignored). Writes the ids of the min(k, n) highest scores, ascending, to
 // ids (int64). Ties go to the lower id; NaN scores count as -infinity. scratch: float [n].
+// With `queries` > 1, as many selections at once: query q at query + q * query_stride, its ids
+// at ids + q * min(k, n), scratch float [queries * n].
 void select_blocks_cuda(const void* repr, std::int64_t n, std::int64_t heads, std::int64_t dim, const float* query,
                         std::int64_t query_head_stride, const void* question, float weight, std::int64_t k,
-                        float* scratch, std::int64_t* ids, ElementType type, void* stream);
+                        float* scratch, std::int64_t* ids, ElementType type, void* stream, std::int64_t queries = 1,
+                        std::int64_t query_stride = 0);
 // Representative keys of n memory blocks: for block i and query head h, the mean of the keys
 // (of KV head h / group) at the r positions of the block with the highest score[h][i * block + t].
 // keys: [kv_heads][n * block][dim] with strides key_head_stride / dim (elements); scores: float,

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Run on the GPU machine after tools/device/build-and-test.sh, in the same environment:
+#   QREAD_DEVICE_TESTS=test_memory bash tools/device/build-and-test.sh bash tools/device/perf-sweep.sh [VARIANT ...]
+# A/B of the block memory's switches on Q-LLM 100K (Llama-3-8B shape, random weights, the
+# reference's llama3 1K settings), in one process per variant and two 100K runs each (the first
+# run of a process page-locks its host memory; the second reuses it). A variant is a
+# comma-separated list of environment settings, "-" for none. The memory tests run first with
+# every switch on; then QREAD_PROFILE=gpu of the first and the last variant.
+set -uo pipefail
+qread=build/device/bin/qread
+config=config/llama3-qllm-repr4-l1k-bs128-topk8-w4.yaml
+bench=(bench --shape llama3-8b --random-weights --device cuda --decode-tokens 16 --config "$config" --json)
+all_on=QREAD_COPY_CTAS=8,QREAD_CHUNK_LOCAL=1,QREAD_PREFETCH=1
+if (($# == 0)); then
+  set -- - QREAD_COPY_CTAS=8 QREAD_COPY_CTAS=8,QREAD_CHUNK_LOCAL=1 "$all_on" \
+    QREAD_COPY_CTAS=0,QREAD_CHUNK_LOCAL=1,QREAD_PREFETCH=1 QREAD_COPY_CTAS=16,QREAD_CHUNK_LOCAL=1,QREAD_PREFETCH=1 \
+    QREAD_COPY_CTAS=4,QREAD_CHUNK_LOCAL=1,QREAD_PREFETCH=1 - "$all_on"
+fi
+settings() { [[ $1 == - ]] || tr ',' '\n' <<<"$1"; }
+
+echo "== memory tests with $all_on"
+for t in test_memory_properties test_memory_oracles; do
+  [[ -x build/device/tests/$t ]] || continue
+  env $(settings "$all_on") timeout 300 "build/device/tests/$t" 2>&1 | grep -E "^(PASS|FAIL|SKIP|QINFO|Totals)|Loc:" | head -60
+done
+
+for variant in "$@"; do
+  echo "== $variant"
+  env $(settings "$variant") timeout 150 "$qread" "${bench[@]}" --lengths 100k,100k 2>&1 |
+    grep -oE '"(length|prefill_seconds|decode_ms_per_token|gpu_peak_bytes|cache_misses)":[^,}]*' | paste -sd' ' -
+done
+
+for variant in "$1" "${!#}"; do
+  echo "== QREAD_PROFILE=gpu, $variant"
+  env $(settings "$variant") QREAD_PROFILE=gpu timeout 150 "$qread" "${bench[@]}" --lengths 100k 2>&1 |
+    sed -n '/^QREAD_PROFILE/,$p' | head -60
+done
