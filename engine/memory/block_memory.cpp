@@ -25,11 +25,12 @@ bool switch_from_env(const char* name, bool by_default) {
 }  // namespace
 
 at::Tensor block_representatives(const at::Tensor& keys, const at::Tensor& scores, std::int64_t n, std::int64_t r,
-                                 bool kernel) {
+                                 bool kernel, const at::Tensor& out) {
   const std::int64_t kv_heads = keys.size(1), heads = scores.size(0), dim = keys.size(3);
   const std::int64_t block = keys.size(2) / n, group = heads / kv_heads;
   if (kernel)
-    if (auto fused = model::fused_block_representatives(keys, scores, n, r); fused.defined()) return fused;
+    if (auto fused = model::fused_block_representatives(keys, scores, n, r, out); fused.defined()) return fused;
+  if (out.defined()) return out.copy_(block_representatives(keys, scores, n, r, false));
   // All n blocks at once, gathered straight from the KV heads (each serves `group` query heads;
   // a broadcast view, no copy): [Hkv, G, n, block, D].
   auto expanded = keys.squeeze(0).view({kv_heads, 1, n, block, dim}).expand({kv_heads, group, n, block, dim});
@@ -338,14 +339,22 @@ std::optional<std::pair<at::Tensor, at::Tensor>> BlockMemory::fused_execution_bl
     global_scope.emplace("fused: merge");
     std::tie(out, lse) = merge_attention(out, lse, global->first, global->second);
   }
-  // The window keys' attention: exp(scale * q.k - lse) over the queries whose window holds them.
-  // Only as a kernel: a build with flash attention but without our kernels (QREAD_CUDA off)
-  // takes the explicit stages.
+  // The window keys' attention: exp(scale * q.k - lse) over the queries whose window holds them,
+  // added straight to their running scores (absorb then has nothing to add). Only as a kernel: a
+  // build with flash attention but without our kernels (QREAD_CUDA off) takes the explicit stages.
   scope.emplace("fused: window sums");
-  auto received = model::fused_window_attention_received(logits, lse, len_k - len_q, config_.n_local, scale);
-  if (!received.defined()) return std::nullopt;
+  if (!model::fused_window_attention_received(logits, lse, len_k - len_q, config_.n_local, scale,
+                                              window_scores(len_q, len_k))
+           .defined())
+    return std::nullopt;
   ++fused_blocks_;
-  return std::make_pair(out, received);
+  return std::make_pair(out, at::Tensor());
+}
+
+at::Tensor BlockMemory::window_scores(std::int64_t exec_length, std::int64_t window_keys) {
+  // The window's keys end where this execution block ends; at most exec_length + n_local of them.
+  const std::int64_t scored = std::min(window_keys, exec_length + config_.n_local);
+  return rest_score_.rows().narrow(1, rest_end_ + exec_length - scored, scored);
 }
 
 void BlockMemory::absorb(std::int64_t exec_length, const at::Tensor& local_score,
@@ -353,10 +362,12 @@ void BlockMemory::absorb(std::int64_t exec_length, const at::Tensor& local_score
   const std::int64_t n_local = config_.n_local, block = config_.block_size;
   const std::int64_t end = rest_end_ + exec_length;
   std::int64_t begin = rest_begin_, live = end - begin;
-  // The local attention the window's keys just received (the last exec_length + n_local of them).
+  // The local attention the window's keys just received, unless already added (fused stages).
   std::optional<PhaseScope> scope(std::in_place, "absorb: scores");
-  const std::int64_t scored = std::min(local_score.size(1), exec_length + n_local);
-  rest_score_.rows().narrow(1, end - scored, scored).add_(local_score.narrow(1, local_score.size(1) - scored, scored));
+  if (local_score.defined()) {
+    auto scores = window_scores(exec_length, local_score.size(1));
+    scores.add_(local_score.narrow(1, local_score.size(1) - scores.size(1), scores.size(1)));
+  }
 
   scope.emplace("absorb: init");
   if (!init_full_ && live > n_local) {
@@ -376,16 +387,16 @@ void BlockMemory::absorb(std::int64_t exec_length, const at::Tensor& local_score
     const auto k = rest_k_.rows().narrow(2, begin, n * block), v = rest_v_.rows().narrow(2, begin, n * block);
     const std::int64_t first = store_.add_blocks(k, v, n, rest_origin_ + begin);
     scope.emplace("absorb: representatives");
-    auto repr = block_representatives(k, rest_score_.rows().narrow(1, begin, n * block), n, config_.repr_topk);
-    scope.emplace("absorb: repr store");
     if (!repr_.defined() || first + n > repr_.size(0)) {
       const std::int64_t capacity = std::max<std::int64_t>(
           {16, 2 * (repr_.defined() ? repr_.size(0) : 0), first + n});
-      auto grown = at::empty({capacity, heads_ * dim_}, repr.options());
+      auto grown = at::empty({capacity, heads_ * dim_}, k.options());
       if (first > 0) grown.narrow(0, 0, first).copy_(repr_.narrow(0, 0, first));
       repr_ = grown;
     }
-    repr_.narrow(0, first, n).copy_(repr);
+    // Straight into their rows (on CUDA the kernel writes there: one operation less per block).
+    block_representatives(k, rest_score_.rows().narrow(1, begin, n * block), n, config_.repr_topk, true,
+                          repr_.narrow(0, first, n));
     begin += n * block;
   }
   rest_end_ = end;

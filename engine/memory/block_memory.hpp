@@ -34,10 +34,11 @@ struct Retrieval {
 
 // Representative keys of n consecutive blocks: for each block and query head, the mean of the
 // r keys (of the head's KV head) whose scores are highest. keys: [1, Hkv, n * block, D]; scores:
-// float [Hq, n * block]; returns [n, Hq * D]. On CUDA one kernel; kernel = false forces the
-// tensor-op form, which the kernel is tested against.
+// float [Hq, n * block]; returns [n, Hq * D], written into `out` when given (contiguous, keys'
+// type and device). On CUDA one kernel; kernel = false forces the tensor-op form, which the
+// kernel is tested against.
 at::Tensor block_representatives(const at::Tensor& keys, const at::Tensor& scores, std::int64_t n, std::int64_t r,
-                                 bool kernel = true);
+                                 bool kernel = true, const at::Tensor& out = {});
 
 // The mean query of each execution block of exc queries (the last one may be shorter), in
 // float: queries [1, H, T, D] -> [ceil(T / exc), H, D].
@@ -81,7 +82,8 @@ class BlockMemory : public ContextMemory {
   std::int64_t window_bytes() const;
 
  private:
-  // The output for one execution block and the local attention its window keys received;
+  // The output for one execution block and the local attention its window keys received (or
+  // nothing where it added that to their running scores itself);
   // mean_query: the execution block's row of execution_block_means, or its row and the next
   // (the next one's blocks are then prefetched).
   std::pair<at::Tensor, at::Tensor> attend_execution_block(const at::Tensor& q, const at::Tensor& local_k,
@@ -94,6 +96,11 @@ class BlockMemory : public ContextMemory {
       const at::Tensor& local_q, const at::Tensor& local_k, const at::Tensor& local_v, const at::Tensor& global_q,
       std::int64_t keys, const std::function<std::pair<at::Tensor, at::Tensor>()>& global_kv,
       std::int64_t visible_shift, std::optional<std::pair<at::Tensor, at::Tensor>> local);
+  // The running scores ([Hq, n], a view of rest_score_) of the last n of an execution block's
+  // window_keys window keys that it scores: n = min(window_keys, exec_length + n_local).
+  at::Tensor window_scores(std::int64_t exec_length, std::int64_t window_keys);
+  // local_score: the window keys' attention to add to their scores, or undefined where the
+  // execution block added it itself.
   void absorb(std::int64_t exec_length, const at::Tensor& local_score, const at::Tensor& chunk_global_q);
   void set_question(const at::Tensor& chunk_global_q);
 

@@ -319,23 +319,19 @@ std::int64_t BlockStore::add_blocks(const at::Tensor& k, const at::Tensor& v, st
       used = 0;
     }
     const std::int64_t m = std::min(n - done, kArenaBlocks - used);
-    auto room_k = arenas_k_.back().narrow(1, used * block, m * block);
-    auto room_v = arenas_v_.back().narrow(1, used * block, m * block);
-    auto part_k = rows_k.narrow(1, done * block, m * block);
-    auto part_v = rows_v.narrow(1, done * block, m * block);
     if (on_device_) {
       // Where the retrieval's copy kernel finds each block once it is in host memory (the
       // arena's head stride is the same for all); the copy itself is queued by flush_pending().
       const std::int64_t offset = used * block * dim * element;
-      pending_.copies.push_back({arena_k_address_ + offset, arena_v_address_ + offset, room_k.stride(0) * element,
-                                 done * block, m * block});
+      pending_.copies.push_back({arena_k_address_ + offset, arena_v_address_ + offset,
+                                 arenas_k_.back().stride(0) * element, done * block, m * block});
       for (std::int64_t i = 0; i < m; ++i) {
         policy_->host_k.data_ptr<std::int64_t>()[first + done + i] = arena_k_address_ + offset + i * block * dim * element;
         policy_->host_v.data_ptr<std::int64_t>()[first + done + i] = arena_v_address_ + offset + i * block * dim * element;
       }
     } else {
-      room_k.copy_(part_k);
-      room_v.copy_(part_v);
+      arenas_k_.back().narrow(1, used * block, m * block).copy_(rows_k.narrow(1, done * block, m * block));
+      arenas_v_.back().narrow(1, used * block, m * block).copy_(rows_v.narrow(1, done * block, m * block));
     }
     for (std::int64_t i = 0; i < m; ++i) starts_.push_back(start + (done + i) * block);
     done += m;

@@ -48,13 +48,15 @@ at::Tensor fused_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tens
 }
 
 at::Tensor fused_block_representatives(const at::Tensor& keys, const at::Tensor& scores, std::int64_t n,
-                                       std::int64_t r) {
+                                       std::int64_t r, const at::Tensor& into) {
   kernels::ElementType type;
   const std::int64_t dim = keys.size(3), block = keys.size(2) / n, heads = scores.size(0);
   if (!keys.is_cuda() || !element_type(keys.scalar_type(), type) || keys.stride(3) != 1 || keys.stride(2) != dim ||
-      scores.scalar_type() != at::kFloat || scores.stride(1) != 1 || block > 1024 || r > block)
+      scores.scalar_type() != at::kFloat || scores.stride(1) != 1 || block > 1024 || r > block ||
+      (into.defined() && (into.device() != keys.device() || into.scalar_type() != keys.scalar_type() ||
+                          !into.is_contiguous() || into.dim() != 2 || into.size(0) != n || into.size(1) != heads * dim)))
     return {};
-  auto out = at::empty({n, heads * dim}, keys.options());
+  auto out = into.defined() ? into : at::empty({n, heads * dim}, keys.options());
   kernels::block_representatives_cuda(keys.data_ptr(), keys.stride(1), scores.data_ptr<float>(), scores.stride(0),
                                       out.data_ptr(), n, block, heads, heads / keys.size(1), dim, r, type,
                                       c10::cuda::getCurrentCUDAStream().stream());
@@ -81,15 +83,19 @@ std::pair<at::Tensor, at::Tensor> fused_merge_attention(const at::Tensor& out_a,
 }
 
 at::Tensor fused_window_attention_received(const at::Tensor& logits, const at::Tensor& lse, std::int64_t offset,
-                                           std::int64_t window, double scale) {
+                                           std::int64_t window, double scale, const at::Tensor& add_into) {
   kernels::ElementType type;
   if (!logits.is_cuda() || logits.dim() != 3 || !logits.is_contiguous() || !element_type(logits.scalar_type(), type) ||
-      lse.scalar_type() != at::kFloat || !lse.is_contiguous() || lse.numel() != logits.size(0) * logits.size(1))
+      lse.scalar_type() != at::kFloat || !lse.is_contiguous() || lse.numel() != logits.size(0) * logits.size(1) ||
+      (add_into.defined() && (add_into.device() != logits.device() || add_into.scalar_type() != at::kFloat ||
+                              add_into.dim() != 2 || add_into.size(0) != logits.size(0) ||
+                              add_into.size(1) != logits.size(2) || add_into.stride(1) != 1)))
     return {};
-  auto score = at::empty({logits.size(0), logits.size(2)}, lse.options());
+  auto score = add_into.defined() ? add_into : at::empty({logits.size(0), logits.size(2)}, lse.options());
   kernels::window_attention_received_cuda(logits.data_ptr(), lse.data_ptr<float>(), score.data_ptr<float>(),
                                           logits.size(0), logits.size(1), logits.size(2), offset, window,
-                                          float(scale), type, c10::cuda::getCurrentCUDAStream().stream());
+                                          float(scale), type, c10::cuda::getCurrentCUDAStream().stream(),
+                                          score.stride(0), add_into.defined());
   return score;
 }
 
@@ -121,12 +127,15 @@ at::Tensor fused_select_blocks(const at::Tensor&, const at::Tensor&, const at::T
 }
 at::Tensor fused_rms_norm(const at::Tensor&, const at::Tensor&, double) { return {}; }
 at::Tensor fused_rope(const at::Tensor&, const at::Tensor&, const at::Tensor&) { return {}; }
-at::Tensor fused_block_representatives(const at::Tensor&, const at::Tensor&, std::int64_t, std::int64_t) { return {}; }
+at::Tensor fused_block_representatives(const at::Tensor&, const at::Tensor&, std::int64_t, std::int64_t, const at::Tensor&) {
+  return {};
+}
 std::pair<at::Tensor, at::Tensor> fused_merge_attention(const at::Tensor&, const at::Tensor&, const at::Tensor&,
                                                         const at::Tensor&) {
   return {};
 }
-at::Tensor fused_window_attention_received(const at::Tensor&, const at::Tensor&, std::int64_t, std::int64_t, double) {
+at::Tensor fused_window_attention_received(const at::Tensor&, const at::Tensor&, std::int64_t, std::int64_t, double,
+                                           const at::Tensor&) {
   return {};
 }
 #endif

@@ -14,18 +14,21 @@ at::Tensor fused_rms_norm(const at::Tensor& x, const at::Tensor& weight, double 
 // x: [1, H, T, D] with stride(-1) == 1; cos, sin: float [T, D]. Returns contiguous [1, H, T, D].
 at::Tensor fused_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
 // Representative keys of n memory blocks (memory::block_representatives): keys [1, Hkv, n * block,
-// D] with rows contiguous, scores float [Hq, n * block] with rows contiguous. Returns [n, Hq * D].
+// D] with rows contiguous, scores float [Hq, n * block] with rows contiguous. Returns [n, Hq * D],
+// written into `out` when given (contiguous [n, Hq * D] of keys' type on its device).
 at::Tensor fused_block_representatives(const at::Tensor& keys, const at::Tensor& scores, std::int64_t n,
-                                       std::int64_t r);
+                                       std::int64_t r, const at::Tensor& out = {});
 // compat::merge_attention in one kernel: out_a, out_b [1, H, T, D] (last dim contiguous), lse_a,
 // lse_b float [1, H, T] contiguous. Returns {out [1, H, T, D], lse [1, H, T]}.
 std::pair<at::Tensor, at::Tensor> fused_merge_attention(const at::Tensor& out_a, const at::Tensor& lse_a,
                                                         const at::Tensor& out_b, const at::Tensor& lse_b);
 // The attention each key of a window received, summed over the queries: logits [H, Tq, Tk]
 // contiguous (unscaled q.k), lse float with H * Tq elements (the queries' final log-sum-exps of
-// their scaled scores); query i sees key j when 0 <= i - j + offset < window. Returns float [H, Tk].
+// their scaled scores); query i sees key j when 0 <= i - j + offset < window. Returns float [H, Tk];
+// with `add_into` (float [H, Tk], stride(1) == 1, on the device), adds the sums to it instead and
+// returns it.
 at::Tensor fused_window_attention_received(const at::Tensor& logits, const at::Tensor& lse, std::int64_t offset,
-                                           std::int64_t window, double scale);
+                                           std::int64_t window, double scale, const at::Tensor& add_into = {});
 // Block choice (memory::select_blocks) in two kernels: repr [n, Hq * D] with rows contiguous,
 // query float [Hq, D] with stride(1) == 1, question [Hq * D] contiguous of repr's type, or
 // undefined. Returns the ids of the min(k, n) best scores (int64, ascending). A query of [m, Hq,

@@ -57,7 +57,7 @@ constexpr int kReceivedKeys = 32, kReceivedSlices = 8;
 template <typename T>
 __global__ void received_kernel(const T* __restrict__ logits, const float* __restrict__ lse, float* __restrict__ score,
                                 std::int64_t heads, std::int64_t queries, std::int64_t keys, std::int64_t offset,
-                                std::int64_t window, float scale) {
+                                std::int64_t window, float scale, std::int64_t score_stride, bool accumulate) {
   __shared__ float partial[kReceivedSlices][kReceivedKeys];
   const std::int64_t j = std::int64_t(blockIdx.x) * kReceivedKeys + threadIdx.x, h = blockIdx.y;
   float sum = 0.f;
@@ -74,7 +74,8 @@ __global__ void received_kernel(const T* __restrict__ logits, const float* __res
   __syncthreads();
   if (threadIdx.y == 0 && j < keys) {
     for (int y = 1; y < kReceivedSlices; ++y) sum += partial[y][threadIdx.x];
-    score[h * keys + j] = sum;
+    float& out = score[h * score_stride + j];
+    out = accumulate ? out + sum : sum;
   }
 }
 
@@ -100,8 +101,10 @@ void merge_attention_cuda(const void* a, std::int64_t a_head_stride, std::int64_
 
 void window_attention_received_cuda(const void* logits, const float* lse, float* score, std::int64_t heads,
                                     std::int64_t queries, std::int64_t keys, std::int64_t offset, std::int64_t window,
-                                    float scale, ElementType type, void* stream) {
+                                    float scale, ElementType type, void* stream, std::int64_t score_stride,
+                                    bool accumulate) {
   if (heads <= 0 || keys <= 0) return;
+  if (score_stride == 0) score_stride = keys;
   if (heads > 65535) throw std::runtime_error("window_attention_received_cuda: too many heads");
   const dim3 grid(static_cast<unsigned>((keys + kReceivedKeys - 1) / kReceivedKeys), static_cast<unsigned>(heads));
   const dim3 threads(kReceivedKeys, kReceivedSlices);
@@ -109,7 +112,7 @@ void window_attention_received_cuda(const void* logits, const float* lse, float*
   with_element_type(type, [&](auto element) {
     using T = typename decltype(element)::type;
     received_kernel<T><<<grid, threads, 0, s>>>(static_cast<const T*>(logits), lse, score, heads, queries, keys,
-                                                offset, window, scale);
+                                                offset, window, scale, score_stride, accumulate);
   });
   check_launch("window_attention_received_cuda");
 }

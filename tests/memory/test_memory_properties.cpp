@@ -539,8 +539,17 @@ class TestMemoryProperties : public QObject {
     auto visible = memory::window_mask(tokens, keys, offset, window, at::kCUDA);
     auto want = at::exp(logits * scale - row_lse.unsqueeze(-1)).masked_fill(visible.logical_not(), 0).sum(1);
     const double sum_err = max_abs(got, want) / want.abs().max().item<double>();
-    qInfo("merge max |diff| %.3g (lse %.3g); window sums max relative diff %.3g", merge_err, lse_err, sum_err);
-    QVERIFY(merge_err < 1e-5 && lse_err < 1e-5 && sum_err < 1e-5);
+    // Added into a strided slice of running scores, as the block memory keeps them.
+    auto running = at::rand({heads, keys + 9}, opts), before = running.clone();
+    auto added = model::fused_window_attention_received(logits, row_lse, offset, window, scale, running.narrow(1, 4, keys));
+    QCOMPARE(added.data_ptr(), running.narrow(1, 4, keys).data_ptr());
+    const double add_err = max_abs(running.narrow(1, 4, keys), before.narrow(1, 4, keys) + want) /
+                           want.abs().max().item<double>();
+    QVERIFY(at::equal(running.narrow(1, 0, 4), before.narrow(1, 0, 4)) &&
+            at::equal(running.narrow(1, keys + 4, 5), before.narrow(1, keys + 4, 5)));
+    qInfo("merge max |diff| %.3g (lse %.3g); window sums max relative diff %.3g, added %.3g", merge_err, lse_err,
+          sum_err, add_err);
+    QVERIFY(merge_err < 1e-5 && lse_err < 1e-5 && sum_err < 1e-5 && add_err < 1e-5);
 #else
     QSKIP("CPU build: the kernels are checked on the device (tools/device)");
 #endif
@@ -561,6 +570,13 @@ class TestMemoryProperties : public QObject {
       auto keys = all_keys.narrow(2, 3, n * block);
       auto scores = at::rand({heads, n * block + 2}).narrow(1, 1, n * block);
       auto got = memory::block_representatives(keys.to(device), scores.to(device), n, r).cpu().to(at::kFloat);
+      // Written into rows of a larger table, as the memory keeps them: the same values, the rows
+      // around untouched.
+      auto table = at::full({n + 3, heads * dim}, 7.0, at::TensorOptions().dtype(dtype).device(device));
+      auto written = memory::block_representatives(keys.to(device), scores.to(device), n, r, true, table.narrow(0, 2, n));
+      QCOMPARE(written.data_ptr(), table.narrow(0, 2, n).data_ptr());
+      QVERIFY(at::equal(table.narrow(0, 2, n).cpu().to(at::kFloat), got));
+      QVERIFY((table.narrow(0, 0, 2).cpu() == 7).all().item<bool>() && (table[n + 2].cpu() == 7).all().item<bool>());
       auto k = keys.to(at::kFloat);
       double worst = 0;
       for (std::int64_t i = 0; i < n; ++i)

@@ -24,10 +24,13 @@ void merge_attention_cuda(const void* a, std::int64_t a_head_stride, std::int64_
 
 // score[h][j] = sum over queries i that see key j of exp(logits[h][i][j] * scale - lse[h][i]),
 // where query i sees key j when 0 <= i - j + offset < window. logits: contiguous
-// [heads][queries][keys] of `type`; lse: float [heads][queries]; score: float [heads][keys].
+// [heads][queries][keys] of `type`; lse: float [heads][queries]; score: float, row h at
+// score + h * score_stride (keys when score_stride is 0). With `accumulate`, the sums are added
+// to what score holds.
 void window_attention_received_cuda(const void* logits, const float* lse, float* score, std::int64_t heads,
                                     std::int64_t queries, std::int64_t keys, std::int64_t offset, std::int64_t window,
-                                    float scale, ElementType type, void* stream);
+                                    float scale, ElementType type, void* stream, std::int64_t score_stride = 0,
+                                    bool accumulate = false);
 #endif
 
 }  // namespace qread::kernels
