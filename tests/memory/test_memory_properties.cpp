@@ -125,6 +125,16 @@ struct CacheModel {
   }
 };
 
+// The CPU, and CUDA where a device is present: the tests that check a kernel against the CPU's
+// tensor ops run on both.
+std::vector<at::Device> cpu_and_cuda() {
+  std::vector<at::Device> devices{at::kCPU};
+#ifdef QREAD_WITH_CUDA
+  if (at::hasCUDA()) devices.push_back(at::kCUDA);
+#endif
+  return devices;
+}
+
 // Distinct random ids below `blocks`, at most `most` of them, ascending.
 std::vector<std::int64_t> random_ids(std::mt19937_64& rng, std::int64_t blocks, std::int64_t most) {
   std::vector<std::int64_t> all(static_cast<std::size_t>(blocks));
@@ -559,10 +569,7 @@ class TestMemoryProperties : public QObject {
     // Against a plain loop: per block and query head, the mean of the r best-scored keys of
     // the head's KV head. On CUDA, the kernel against the same loop (bf16 keys: one rounding).
     const std::int64_t kv_heads = 2, group = 3, heads = kv_heads * group, block = 16, dim = 8, n = 5, r = 4;
-    std::vector<at::Device> devices{at::kCPU};
-#ifdef QREAD_WITH_CUDA
-    if (at::hasCUDA()) devices.push_back(at::kCUDA);
-#endif
+    const auto devices = cpu_and_cuda();
     for (const auto& device : devices) {
       auto dtype = device.is_cuda() ? at::kBFloat16 : at::kFloat;
       // Keys inside a longer remainder (a strided view), scores a distinct permutation per row.
@@ -628,10 +635,7 @@ class TestMemoryProperties : public QObject {
     // execution_block_means and select_blocks against plain loops in double: the mean query of
     // each execution block, then the k blocks whose representatives score highest against it
     // plus the weighted question. On the CPU the tensor ops, on CUDA the kernels (bf16 inputs).
-    std::vector<at::Device> devices{at::kCPU};
-#ifdef QREAD_WITH_CUDA
-    if (at::hasCUDA()) devices.push_back(at::kCUDA);
-#endif
+    const auto devices = cpu_and_cuda();
     const std::int64_t heads = 4, dim = 16, exc = 8;
     for (const auto& device : devices) {
       const auto dtype = device.is_cuda() ? at::kBFloat16 : at::kFloat;
@@ -686,10 +690,7 @@ class TestMemoryProperties : public QObject {
   void blockChoiceForSeveralQueriesAtOnce() {
     // Mean queries [m, H, D] (as execution_block_means lays them out, strided) choose, row by
     // row, the blocks each row chooses alone: the same kernel launch on CUDA does all of them.
-    std::vector<at::Device> devices{at::kCPU};
-#ifdef QREAD_WITH_CUDA
-    if (at::hasCUDA()) devices.push_back(at::kCUDA);
-#endif
+    const auto devices = cpu_and_cuda();
     const std::int64_t heads = 4, dim = 16, exc = 8;
     for (const auto& device : devices) {
       const auto dtype = device.is_cuda() ? at::kBFloat16 : at::kFloat;
