@@ -58,7 +58,8 @@ class BlockStore {
   std::pair<at::Tensor, at::Tensor> retrieve(const std::vector<std::int64_t>& ids);
   // A hint that blocks `ids` (int64 [n] on the device, below size()) come next: on CUDA those
   // not in the cache are copied from host memory to a staging area on the copy stream, and the
-  // next retrieval reads its misses among them from there (nothing on the CPU; elsewhere a no-op).
+  // next retrieval reads its misses among them from there, without waiting on the host. On a
+  // CPU store, a no-op.
   void prefetch(const at::Tensor& ids);
   // The current stream waits for the store's work queued so far (nothing on the CPU).
   void ready() const;

@@ -129,7 +129,8 @@ void block_cache_retrieve_cuda(BlockCacheState state, const std::int64_t* ids, s
 // host memory to stage_k / stage_v (entry i's head h at + (i * heads + h) * row_bytes), and
 // staged[i] (device int64 [n]) is ids[i] for them and -1 for the others. A retrieval queued after
 // it on the same stream, given {staged, n, stage_k, stage_v}, reads those of its misses from there.
-// Returns false, queuing nothing, where the addresses are not 16-byte aligned.
+// Returns false, queuing nothing, where the addresses are not 16-byte aligned or there are more
+// than 512 rows (2 * n * heads).
 bool block_cache_stage_cuda(BlockCacheState state, const std::int64_t* ids, std::int64_t n,
                             const std::int64_t* host_k, const std::int64_t* host_v, std::int64_t host_head_bytes,
                             PendingBlocks pending, std::int64_t* staged, void* stage_k, void* stage_v,
