@@ -1,11 +1,14 @@
 // Kernel timings, one JSON object per line: the RMSNorm CPU reference always; with QREAD_CUDA and
-// a GPU, the RMSNorm kernel and block selection (select_blocks_cuda) at the Llama-3-8B shape.
+// a GPU, the RMSNorm kernel, block selection (select_blocks_cuda) at the Llama-3-8B shape, and the
+// copy kernel between page-locked host memory and the device (copy_rows_cuda, as many thread
+// blocks as QREAD_COPY_CTAS says: run it with several values to compare).
 #include "qread/kernels/block_cache.hpp"
 #include "qread/kernels/rms_norm.hpp"
 
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <random>
 #include <vector>
 
@@ -92,6 +95,25 @@ double bench_select(std::int64_t n, std::int64_t k) {
   for (void* p : {d_repr, d_question, d_query, d_scratch, d_ids}) cudaFree(p);
   return us;
 }
+
+// copy_rows_cuda over `rows` rows of `width` bytes between page-locked host memory (through its
+// device address) and device memory, to the device or from it: microseconds per call.
+double bench_copy(std::int64_t rows, std::int64_t width, bool to_device) {
+  const std::int64_t bytes = rows * width;
+  void* host = qread::kernels::allocate_pinned(bytes);
+  void* device = nullptr;
+  if (!host || cudaMalloc(&device, std::size_t(bytes)) != cudaSuccess) return -1;
+  auto* host_address = reinterpret_cast<void*>(qread::kernels::device_address_of_host_memory(host));
+  const double us = time_cuda(50, [&] {
+    if (to_device)
+      qread::kernels::copy_rows_cuda(device, width, host_address, width, width, rows, nullptr);
+    else
+      qread::kernels::copy_rows_cuda(host_address, width, device, width, width, rows, nullptr);
+  });
+  cudaFree(device);
+  qread::kernels::free_pinned(host, bytes);
+  return us;
+}
 #endif
 
 }  // namespace
@@ -118,6 +140,20 @@ int main() {
     for (std::int64_t n : {256, 800, 8000})  // 32K, 100K, 1M tokens in blocks of 128
       std::printf("{\"kernel\":\"select_blocks_cuda_bf16\",\"blocks\":%lld,\"k\":8,\"us\":%.2f}\n",
                   static_cast<long long>(n), bench_select(n, 8));
+  if (devices > 0) {
+    // A retrieval's worth (8 blocks of 8 heads x 128 tokens x 128, bf16, keys and values: 128 rows
+    // of 32 KB) and a decode step's 32 of them at once.
+    const char* blocks = std::getenv("QREAD_COPY_CTAS");
+    for (std::int64_t rows : {128, 4096})
+      for (bool to_device : {true, false}) {
+        const std::int64_t width = 32768;
+        const double us = bench_copy(rows, width, to_device);
+        std::printf("{\"kernel\":\"copy_rows_cuda\",\"direction\":\"%s\",\"bytes\":%lld,\"copy_ctas\":\"%s\","
+                    "\"us\":%.2f,\"GBps\":%.1f}\n",
+                    to_device ? "host to device" : "device to host", static_cast<long long>(rows * width),
+                    blocks ? blocks : "0", us, double(rows * width) / (us * 1e3));
+      }
+  }
 #endif
   return 0;
 }

@@ -4,8 +4,9 @@
 # A/B of the block memory's switches on Q-LLM 100K (Llama-3-8B shape, random weights, the
 # reference's llama3 1K settings), in one process per variant and two 100K runs each (the first
 # run of a process page-locks its host memory; the second reuses it). A variant is a
-# comma-separated list of environment settings, "-" for none. The memory tests run first with
-# every switch on; then QREAD_PROFILE=gpu and =1 (host) of the first and the last variant.
+# comma-separated list of environment settings, "-" for none. First the memory tests with every
+# switch on and the copy kernel's rates by thread blocks; last, QREAD_PROFILE=gpu and =1 (host)
+# of the first and the last variant.
 set -uo pipefail
 qread=build/device/bin/qread
 config=config/llama3-qllm-repr4-l1k-bs128-topk8-w4.yaml
@@ -22,6 +23,11 @@ echo "== memory tests with $all_on"
 for t in test_memory_properties test_memory_oracles; do
   [[ -x build/device/tests/$t ]] || continue
   env $(settings "$all_on") timeout 300 "build/device/tests/$t" 2>&1 | grep -E "^(PASS|FAIL|SKIP|QINFO|Totals)|Loc:" | head -60
+done
+
+echo "== copy kernel rates by QREAD_COPY_CTAS (0: a thread block per row)"
+for ctas in 0 4 8 16 32 64; do
+  QREAD_COPY_CTAS=$ctas build/device/bin/qread-bench-kernels | grep copy_rows
 done
 
 for variant in "$@"; do
