@@ -40,11 +40,16 @@ double now() {
 
 struct Totals {
   std::mutex mutex;
-  std::map<std::string, std::pair<double, long>> phases;  // seconds, calls
+  struct Phase {
+    double seconds = 0, host_seconds = 0;  // gpu mode: device time, and the host's time beside it
+    long calls = 0;
+  };
+  std::map<std::string, Phase> phases;
 #ifdef QREAD_WITH_CUDA
   struct Span {
     const char* name;
     cudaEvent_t begin, end;
+    double host_seconds;
   };
   std::vector<Span> spans;  // gpu mode: recorded, not yet summed
   // Waits for the last span's end, then adds every span's device time. Called with the lock held.
@@ -55,8 +60,9 @@ struct Totals {
       float ms = 0;
       if (cudaEventElapsedTime(&ms, span.begin, span.end) == cudaSuccess) {
         auto& entry = phases[span.name];
-        entry.first += 1e-3 * ms;
-        ++entry.second;
+        entry.seconds += 1e-3 * ms;
+        entry.host_seconds += span.host_seconds;
+        ++entry.calls;
       }
       cudaEventDestroy(span.begin);
       cudaEventDestroy(span.end);
@@ -73,11 +79,15 @@ struct Totals {
     // "absorb: ..."), so the times are not summed.
     std::fprintf(stderr, "QREAD_PROFILE (%s), time per phase (nested phases are within their parents):\n",
                  mode() == Mode::sync  ? "device synchronised after each phase"
-                 : mode() == Mode::gpu ? "device time between events at the phases' ends"
+                 : mode() == Mode::gpu ? "device time between events at the phases' ends; then the host's time"
                                        : "host time");
-    for (const auto& [name, t] : phases)
-      std::fprintf(stderr, "  %-24s %9.3f s %8ld calls %9.1f us/call\n", name.c_str(), t.first, t.second,
-                   1e6 * t.first / double(t.second));
+    for (const auto& [name, t] : phases) {
+      std::fprintf(stderr, "  %-24s %9.3f s %8ld calls %9.1f us/call", name.c_str(), t.seconds, t.calls,
+                   1e6 * t.seconds / double(t.calls));
+      // A phase whose device time is its host time or less left the device waiting for the host.
+      if (mode() == Mode::gpu) std::fprintf(stderr, "   host %9.1f us/call", 1e6 * t.host_seconds / double(t.calls));
+      std::fputc('\n', stderr);
+    }
   }
 };
 
@@ -108,6 +118,7 @@ PhaseScope::PhaseScope(const char* name) : name_(name) {
 #ifdef QREAD_WITH_CUDA
   if (mode() == Mode::gpu) {
     begin_event_ = record_event();
+    start_ = now();  // the host time leaves out the profile's own event calls
     return;
   }
 #endif
@@ -119,9 +130,10 @@ PhaseScope::~PhaseScope() {
   if (mode() == Mode::off) return;
 #ifdef QREAD_WITH_CUDA
   if (mode() == Mode::gpu) {
+    const double host_seconds = now() - start_;
     auto& t = totals();
     std::lock_guard lock(t.mutex);
-    t.spans.push_back({name_, static_cast<cudaEvent_t>(begin_event_), record_event()});
+    t.spans.push_back({name_, static_cast<cudaEvent_t>(begin_event_), record_event(), host_seconds});
     if (t.spans.size() >= 20000) t.sum_spans();  // bounded: events are device resources
     return;
   }
@@ -131,8 +143,8 @@ PhaseScope::~PhaseScope() {
   auto& t = totals();
   std::lock_guard lock(t.mutex);
   auto& entry = t.phases[name_];
-  entry.first += seconds;
-  ++entry.second;
+  entry.seconds += seconds;
+  ++entry.calls;
 }
 
 }  // namespace qread::memory

@@ -5,7 +5,9 @@
 // charged its own device time (and everything runs serialised, slower). QREAD_PROFILE=gpu
 // records CUDA events on the current stream at each phase's ends instead and sums the device
 // time between them: when the device is the bottleneck (always busy), what each phase's work
-// costs it, without serialising anything.
+// costs it, without serialising anything. Beside it, the host's time in the phase (without the
+// profile's own event calls): a phase whose device time is no more than that left the device
+// waiting for the host.
 #pragma once
 
 namespace qread::memory {
