@@ -118,6 +118,14 @@ class BlockStore {
   struct Staged {
     at::Tensor ids, k, v;
   } staged_;
+  // CUDA, once the store stages: copies to host memory run on a stream of their own (see
+  // flush_pending). The blocks [first, first + count) went there since the copy stream last
+  // waited for that stream; wait_for_flushes() makes it wait (before a gather).
+  bool split_flush_ = false;
+  struct IdRange {
+    std::int64_t first = 0, count = 0;
+  } unwaited_;
+  void wait_for_flushes();
   // The policy's arrays, on the device that runs the policy (the memory's device).
   struct Policy;
   std::unique_ptr<Policy> policy_;
