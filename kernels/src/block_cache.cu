@@ -148,51 +148,9 @@ __device__ void copy_run(const char* __restrict__ src, char* __restrict__ dst, c
   }
 }
 
-// What a retrieval's copy reads and writes.
-struct GatherArgs {
-  const std::int64_t* ids;
-  std::int64_t n;
-  const std::int64_t* slot;
-  const std::uint8_t* missed;
-  const std::int64_t* host_k;
-  const std::int64_t* host_v;
-  std::int64_t host_head_bytes;
-  PendingBlocks pending;
-  StagedBlocks staged;
-  char *cache_k, *cache_v, *out_k, *out_v;
-  std::int64_t heads, row_bytes;
-};
-
-// One row (head h of block i's keys or values) of a retrieval: read from its cache slot, or for
-// a miss from the device (pending), the staging area, or host memory, in that order; a miss is
-// also written to its new slot.
-struct RowCopy {
-  const char* src;
-  char* dst;
-  char* also;
-};
-
-__device__ inline RowCopy gather_row(const GatherArgs& a, std::int64_t i, std::int64_t h, bool values) {
-  const std::int64_t id = a.ids[i], at = a.slot[i];
-  char* cached = at >= 0 ? (values ? a.cache_v : a.cache_k) + (at * a.heads + h) * a.row_bytes : nullptr;
-  char* dst = (values ? a.out_v : a.out_k) + (h * a.n + i) * a.row_bytes;
-  if (!a.missed[i]) return {cached, dst, nullptr};
-  const char* src = nullptr;
-  if (id >= a.pending.first && id < a.pending.first + a.pending.count) {
-    src = static_cast<const char*>(values ? a.pending.v : a.pending.k) + h * a.pending.head_bytes +
-          (id - a.pending.first) * a.row_bytes;
-  } else {
-    for (std::int64_t j = 0; j < a.staged.count && !src; ++j)
-      if (a.staged.ids[j] == id)
-        src = static_cast<const char*>(values ? a.staged.v : a.staged.k) + (j * a.heads + h) * a.row_bytes;
-    if (!src) src = reinterpret_cast<const char*>((values ? a.host_v : a.host_k)[id]) + h * a.host_head_bytes;
-  }
-  return {src, dst, cached};
-}
-
 // A thread block per row.
 __global__ void gather_kernel(GatherArgs a) {
-  const RowCopy r = gather_row(a, blockIdx.x, blockIdx.y, blockIdx.z == 1);
+  const RowCopy r = gather_row(a, (std::int64_t(blockIdx.z) * gridDim.y + blockIdx.y) * a.n + blockIdx.x);
   if (a.row_bytes % 16 == 0 && aligned(r.src) && aligned(r.dst) && (!r.also || aligned(r.also)))
     copy_run<uint4>(r.src, r.dst, r.also, a.row_bytes);
   else
@@ -203,88 +161,36 @@ __global__ void gather_kernel(GatherArgs a) {
 // bus, which takes about as many bytes in flight as a few thread blocks keep with kInFlight loads
 // per thread; a grid of a thread block per row (128 for Q-LLM's retrieval) takes SM slots that
 // the model's stream wants meanwhile. Each thread block first works out every row's addresses
-// into shared memory (a miss's address is read from host memory, once per row rather than once
-// per word); then the rows are one run of 16-byte words, (keys | values, head, block) in that
-// order. The caller has checked that every address is 16-byte aligned and that the rows' table
-// fits in shared memory (kMaxNarrowRows).
+// into shared memory (a miss's address is read from host memory once per row rather than once
+// per word), then takes its share of the words (qread/kernels/block_copy.hpp). The caller has
+// checked that every address is 16-byte aligned and that the rows fit (kMaxNarrowRows).
 constexpr int kNarrowThreads = 512, kInFlight = 8, kMaxNarrowRows = 512;
 
-// Copies `words` 16-byte words of the rows in `rows` (row_words words each; a null dst skips the
-// row), kInFlight loads in flight per thread.
-__device__ void copy_words(const RowCopy* rows, std::int64_t row_words, std::int64_t words) {
-  const std::int64_t step = std::int64_t(gridDim.x) * blockDim.x;
-  for (std::int64_t base = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; base < words;
-       base += kInFlight * step) {
-    uint4 w[kInFlight];
-#pragma unroll
-    for (int u = 0; u < kInFlight; ++u)
-      if (const std::int64_t x = base + u * step; x < words) {
-        const RowCopy& r = rows[x / row_words];
-        if (r.dst) w[u] = reinterpret_cast<const uint4*>(r.src)[x % row_words];
-      }
-#pragma unroll
-    for (int u = 0; u < kInFlight; ++u)
-      if (const std::int64_t x = base + u * step; x < words) {
-        const RowCopy& r = rows[x / row_words];
-        if (!r.dst) continue;
-        reinterpret_cast<uint4*>(r.dst)[x % row_words] = w[u];
-        if (r.also) reinterpret_cast<uint4*>(r.also)[x % row_words] = w[u];
-      }
-  }
-}
+__device__ inline std::int64_t thread_in_grid() { return std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; }
+__device__ inline std::int64_t threads_in_grid() { return std::int64_t(gridDim.x) * blockDim.x; }
 
 __global__ void narrow_gather_kernel(GatherArgs a) {
   __shared__ RowCopy rows[kMaxNarrowRows];
   const std::int64_t count = 2 * a.n * a.heads;
-  for (std::int64_t r = threadIdx.x; r < count; r += blockDim.x)
-    rows[r] = gather_row(a, r % a.n, (r / a.n) % a.heads, r >= a.n * a.heads);
+  for (std::int64_t r = threadIdx.x; r < count; r += blockDim.x) rows[r] = gather_row(a, r);
   __syncthreads();
-  copy_words(rows, a.row_bytes / 16, count * (a.row_bytes / 16));
+  copy_words<kInFlight>(rows, a.row_bytes / 16, count * (a.row_bytes / 16), thread_in_grid(), threads_in_grid());
 }
 
-// Copies ahead (block_cache_stage_cuda): entry i of the staging area takes block ids[i] when it
-// is neither cached nor pending, read from host memory; staged[i] says which.
-__global__ void stage_kernel(const std::int64_t* ids, std::int64_t n, const std::int64_t* block_slot,
-                             const std::int64_t* host_k, const std::int64_t* host_v, std::int64_t host_head_bytes,
-                             PendingBlocks pending, std::int64_t* staged, char* stage_k, char* stage_v,
-                             std::int64_t heads, std::int64_t row_bytes) {
+// Copies ahead (block_cache_stage_cuda).
+__global__ void stage_kernel(StageArgs a) {
   __shared__ RowCopy rows[kMaxNarrowRows];
-  const auto wanted = [&](std::int64_t i) {
-    const std::int64_t id = ids[i];
-    return block_slot[id] < 0 && !(id >= pending.first && id < pending.first + pending.count);
-  };
-  const std::int64_t count = 2 * n * heads;
-  for (std::int64_t r = threadIdx.x; r < count; r += blockDim.x) {
-    const std::int64_t i = r % n, h = (r / n) % heads;
-    const bool values = r >= n * heads;
-    rows[r] = {nullptr, nullptr, nullptr};
-    if (wanted(i))
-      rows[r] = {reinterpret_cast<const char*>((values ? host_v : host_k)[ids[i]]) + h * host_head_bytes,
-                 (values ? stage_v : stage_k) + (i * heads + h) * row_bytes, nullptr};
-  }
+  const std::int64_t count = 2 * a.n * a.heads;
+  for (std::int64_t r = threadIdx.x; r < count; r += blockDim.x) rows[r] = stage_row(a, r);
   if (blockIdx.x == 0)
-    for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x) staged[i] = wanted(i) ? ids[i] : -1;
+    for (std::int64_t i = threadIdx.x; i < a.n; i += blockDim.x) a.staged[i] = stage_wanted(a, i) ? a.ids[i] : -1;
   __syncthreads();
-  copy_words(rows, row_bytes / 16, count * (row_bytes / 16));
+  copy_words<kInFlight>(rows, a.row_bytes / 16, count * (a.row_bytes / 16), thread_in_grid(), threads_in_grid());
 }
 
 __global__ void narrow_copy_rows_kernel(const char* src, std::int64_t src_pitch, char* dst, std::int64_t dst_pitch,
                                         std::int64_t row_words, std::int64_t rows) {
-  const std::int64_t words = rows * row_words, step = std::int64_t(gridDim.x) * blockDim.x;
-  for (std::int64_t base = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; base < words;
-       base += kInFlight * step) {
-    uint4 w[kInFlight];
-#pragma unroll
-    for (int u = 0; u < kInFlight; ++u) {
-      const std::int64_t x = base + u * step, r = x / row_words;
-      if (x < words) w[u] = reinterpret_cast<const uint4*>(src + r * src_pitch)[x - r * row_words];
-    }
-#pragma unroll
-    for (int u = 0; u < kInFlight; ++u) {
-      const std::int64_t x = base + u * step, r = x / row_words;
-      if (x < words) reinterpret_cast<uint4*>(dst + r * dst_pitch)[x - r * row_words] = w[u];
-    }
-  }
+  copy_pitched_words<kInFlight>(src, src_pitch, dst, dst_pitch, row_words, rows, thread_in_grid(), threads_in_grid());
 }
 
 // Thread blocks for the narrow copies: QREAD_COPY_CTAS, for measuring; 0 (the default) keeps a
@@ -621,17 +527,17 @@ void block_cache_retrieve_cuda(BlockCacheState state, const std::int64_t* ids, s
 
 bool block_cache_stage_cuda(BlockCacheState state, const std::int64_t* ids, std::int64_t n,
                             const std::int64_t* host_k, const std::int64_t* host_v, std::int64_t host_head_bytes,
-                            PendingBlocks pending, std::int64_t* staged, void* stage_k, void* stage_v,
+                            PendingBlocks skipped, std::int64_t* staged, void* stage_k, void* stage_v,
                             std::int64_t heads, std::int64_t row_bytes, void* stream) {
   if (n <= 0) return true;
   if (2 * n * heads > kMaxNarrowRows || row_bytes % 16 != 0 || host_head_bytes % 16 != 0 || !aligned16(stage_k) ||
       !aligned16(stage_v))
     return false;
   const int blocks = narrow_copy_blocks() > 0 ? narrow_copy_blocks() : 8;
+  const StageArgs args{ids, n, state.block_slot, host_k, host_v, host_head_bytes, skipped, staged,
+                       static_cast<char*>(stage_k), static_cast<char*>(stage_v), heads, row_bytes};
   stage_kernel<<<narrow_grid(2 * n * heads * (row_bytes / 16), blocks), kNarrowThreads, 0,
-                 static_cast<cudaStream_t>(stream)>>>(ids, n, state.block_slot, host_k, host_v, host_head_bytes,
-                                                      pending, staged, static_cast<char*>(stage_k),
-                                                      static_cast<char*>(stage_v), heads, row_bytes);
+                 static_cast<cudaStream_t>(stream)>>>(args);
   check_launch("block_cache_stage_cuda");
   return true;
 }

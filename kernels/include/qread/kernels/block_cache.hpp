@@ -11,7 +11,8 @@
 // retrieved never leave.
 #pragma once
 
-#include "qread/kernels/rms_norm.hpp"  // ElementType
+#include "qread/kernels/block_copy.hpp"  // PendingBlocks, StagedBlocks
+#include "qread/kernels/rms_norm.hpp"    // ElementType
 
 #include <cstdint>
 
@@ -103,37 +104,24 @@ QREAD_HOST_DEVICE inline void block_cache_add_scores(BlockCacheState s, const st
 // runs of `row_bytes` bytes: in host memory at host_k[id] + h * host_head_bytes (host_k and
 // host_v: int64 [blocks] tables of device-usable addresses, readable by the device), in the
 // cache at cache + (slot * heads + h) * row_bytes. slot and missed are device scratch of n entries.
-// Blocks [pending.first, pending.first + pending.count) are read from device memory instead
-// (their copy to host memory is not queued yet): block pending.first + j's head h at
-// pending.k + h * pending.head_bytes + j * row_bytes (and likewise from pending.v).
-struct PendingBlocks {
-  std::int64_t first = 0, count = 0;
-  const void* k = nullptr;
-  const void* v = nullptr;
-  std::int64_t head_bytes = 0;
-};
-// Misses among staged.ids[0, staged.count) are read from the staging area (block_cache_stage_cuda).
-struct StagedBlocks {
-  const std::int64_t* ids = nullptr;  // device, -1 for an entry not staged
-  std::int64_t count = 0;
-  const void* k = nullptr;  // entry j's head h at k + (j * heads + h) * row_bytes
-  const void* v = nullptr;
-};
+// Blocks in `pending` are read from device memory instead (their copy to host memory is not
+// queued yet), and misses among `staged` from the staging area (qread/kernels/block_copy.hpp).
 void block_cache_retrieve_cuda(BlockCacheState state, const std::int64_t* ids, std::int64_t n, bool lru,
                                std::int64_t* slot, std::uint8_t* missed, const std::int64_t* host_k,
                                const std::int64_t* host_v, std::int64_t host_head_bytes, PendingBlocks pending,
                                StagedBlocks staged, void* cache_k, void* cache_v, void* out_k, void* out_v,
                                std::int64_t heads, std::int64_t row_bytes, void* stream);
 // Copies ahead of a retrieval, on `stream`: of ids (int64 [n] on the device, each below the
-// tables' size), the blocks that are neither in the cache (state.block_slot) nor pending go from
-// host memory to stage_k / stage_v (entry i's head h at + (i * heads + h) * row_bytes), and
-// staged[i] (device int64 [n]) is ids[i] for them and -1 for the others. A retrieval queued after
-// it on the same stream, given {staged, n, stage_k, stage_v}, reads those of its misses from there.
+// tables' size), the blocks that are neither in the cache (state.block_slot) nor in `skipped`
+// (only its range counts) go from host memory to stage_k / stage_v (entry i's head h at + (i *
+// heads + h) * row_bytes), and staged[i] (device int64 [n]) is ids[i] for them and -1 for the
+// others. A retrieval queued after it on the same stream, given {staged, n, stage_k, stage_v},
+// reads those of its misses from there.
 // Returns false, queuing nothing, where the addresses are not 16-byte aligned or there are more
 // than 512 rows (2 * n * heads).
 bool block_cache_stage_cuda(BlockCacheState state, const std::int64_t* ids, std::int64_t n,
                             const std::int64_t* host_k, const std::int64_t* host_v, std::int64_t host_head_bytes,
-                            PendingBlocks pending, std::int64_t* staged, void* stage_k, void* stage_v,
+                            PendingBlocks skipped, std::int64_t* staged, void* stage_k, void* stage_v,
                             std::int64_t heads, std::int64_t row_bytes, void* stream);
 // block_cache_add_scores on device-resident state, ids and attention (float [n]).
 void block_cache_add_scores_cuda(BlockCacheState state, const std::int64_t* ids, std::int64_t n,

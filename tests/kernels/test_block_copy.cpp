@@ -1,0 +1,301 @@
+// The block store's copy code (qread/kernels/block_copy.hpp), the lines the CUDA kernels run,
+// run here for every thread of a grid in turn, on fresh random layouts:
+// - a retrieval's gather puts every block's rows in its output, and a miss's rows in its new
+//   cache slot as well, from whichever source holds them: pending blocks before the staging
+//   area, the staging area before host memory. A source that must not be read holds garbage;
+// - staging copies exactly the blocks that are neither cached nor skipped, and marks them;
+// - pitched copies move every row and leave the padding alone.
+#include "qread/kernels/block_copy.hpp"
+#include "test_support.hpp"
+
+#include <QtTest>
+
+#include <algorithm>
+#include <numeric>
+#include <random>
+#include <vector>
+
+using qread::kernels::Word16;
+
+namespace {
+
+// Word w of block id's head h (keys or values): distinct for every (id, h, values, w).
+Word16 word_of(std::int64_t id, std::int64_t h, bool values, std::int64_t w) {
+  return {std::uint32_t(id), std::uint32_t(h), values ? 1u : 0u, std::uint32_t(w)};
+}
+constexpr Word16 kGarbage{0xdeadbeefu, 0xdeadbeefu, 0xdeadbeefu, 0xdeadbeefu};
+bool same(const Word16& a, const Word16& b) {
+  return a.x == b.x && a.y == b.y && a.z == b.z && a.w == b.w;
+}
+
+// Device-like memory: 16-byte words, addressed in bytes.
+struct Memory {
+  std::vector<Word16> words;
+  explicit Memory(std::int64_t n) : words(static_cast<std::size_t>(n), kGarbage) {}
+  char* at(std::int64_t byte) { return reinterpret_cast<char*>(words.data()) + byte; }
+  const Word16& word(std::int64_t byte) const { return words[static_cast<std::size_t>(byte / 16)]; }
+  // Writes block id's head h (row_words words) at `byte`.
+  void put_row(std::int64_t byte, std::int64_t id, std::int64_t h, bool values,
+               std::int64_t row_words) {
+    for (std::int64_t w = 0; w < row_words; ++w)
+      words[static_cast<std::size_t>(byte / 16 + w)] = word_of(id, h, values, w);
+  }
+  bool holds_row(std::int64_t byte, std::int64_t id, std::int64_t h, bool values,
+                 std::int64_t row_words) const {
+    for (std::int64_t w = 0; w < row_words; ++w)
+      if (!same(words[static_cast<std::size_t>(byte / 16 + w)], word_of(id, h, values, w)))
+        return false;
+    return true;
+  }
+  bool holds_garbage(std::int64_t byte, std::int64_t row_words) const {
+    for (std::int64_t w = 0; w < row_words; ++w)
+      if (!same(words[static_cast<std::size_t>(byte / 16 + w)], kGarbage)) return false;
+    return true;
+  }
+};
+
+// Host memory of `blocks` blocks: each block's keys and values at addresses of their own (the
+// tables k and v), heads head_bytes apart (row_words words and `pad` bytes). Blocks for which
+// `present` says no hold garbage.
+struct HostBlocks {
+  std::int64_t head_bytes;
+  Memory memory;
+  std::vector<std::int64_t> k, v;
+  template <typename Present>
+  HostBlocks(std::int64_t blocks, std::int64_t heads, std::int64_t row_words, std::int64_t pad,
+             Present present)
+      : head_bytes(16 * row_words + pad), memory(2 * blocks * heads * head_bytes / 16) {
+    for (std::int64_t id = 0; id < blocks; ++id)
+      for (int values = 0; values < 2; ++values) {
+        const std::int64_t base = (2 * id + values) * heads * head_bytes;
+        (values ? v : k).push_back(std::int64_t(reinterpret_cast<std::intptr_t>(memory.at(base))));
+        if (present(id))
+          for (std::int64_t h = 0; h < heads; ++h)
+            memory.put_row(base + h * head_bytes, id, h, values, row_words);
+      }
+  }
+};
+
+constexpr int kInFlight = 8;  // as the kernels
+
+// Every thread of a grid of `threads`, one after another, takes its share of the words.
+void copy_over_grid(const std::vector<qread::kernels::RowCopy>& rows, std::int64_t row_words,
+                    std::int64_t threads) {
+  const std::int64_t words = std::int64_t(rows.size()) * row_words;
+  for (std::int64_t t = 0; t < threads; ++t)
+    qread::kernels::copy_words<kInFlight>(rows.data(), row_words, words, t, threads);
+}
+
+std::vector<std::int64_t> distinct(std::mt19937_64& rng, std::int64_t below, std::int64_t count) {
+  std::vector<std::int64_t> all(static_cast<std::size_t>(below));
+  std::iota(all.begin(), all.end(), 0);
+  std::shuffle(all.begin(), all.end(), rng);
+  all.resize(static_cast<std::size_t>(count));
+  return all;
+}
+
+}  // namespace
+
+class TestBlockCopy : public QObject {
+  Q_OBJECT
+  std::mt19937_64 rng_{qread::test::random_seed()};
+  std::int64_t pick(std::int64_t lo, std::int64_t hi) {
+    return lo + std::int64_t(rng_() % std::uint64_t(hi - lo + 1));
+  }
+  std::int64_t grid_threads() { return std::vector<std::int64_t>{1, 3, 32, 200, 4096}[rng_() % 5]; }
+
+ private Q_SLOTS:
+  void gatherTakesEachRowFromItsSource() {
+    int staged_reads = 0, pending_reads = 0, host_reads = 0, no_slot = 0;
+    for (int trial = 0; trial < 300; ++trial) {
+      const std::int64_t heads = pick(1, 4), row_words = pick(1, 5), row_bytes = 16 * row_words,
+                         blocks = 12;
+      const std::int64_t n = pick(1, 6), capacity = n + pick(0, 2);
+      const auto ids = distinct(rng_, blocks, n);
+      std::vector<std::uint8_t> missed(static_cast<std::size_t>(n));
+      for (auto& m : missed) m = std::uint8_t(rng_() % 2);
+      // Distinct slots; a miss sometimes has none (more blocks than the cache holds).
+      const auto slots = distinct(rng_, capacity, n);
+      std::vector<std::int64_t> slot(static_cast<std::size_t>(n));
+      for (std::int64_t i = 0; i < n; ++i)
+        slot[i] = missed[i] && rng_() % 5 == 0 ? -1 : slots[static_cast<std::size_t>(i)];
+      const std::int64_t pending_count = pick(0, 3),
+                         pending_first = pick(0, blocks - pending_count);
+      const auto is_pending = [&](std::int64_t id) {
+        return id >= pending_first && id < pending_first + pending_count;
+      };
+      // Staging entries: some of the ids (pending ones included: the pending copy must win),
+      // others, -1.
+      const std::int64_t staged_count = pick(1, 6);
+      auto staged_ids = distinct(rng_, blocks, staged_count);
+      for (auto& s : staged_ids)
+        if (rng_() % 4 == 0) s = -1;
+      const auto is_staged = [&](std::int64_t id) {
+        return std::find(staged_ids.begin(), staged_ids.end(), id) != staged_ids.end();
+      };
+
+      // Pending blocks are not in host memory yet, and staged ones must be read from the staging
+      // area: garbage there.
+      const HostBlocks host(blocks, heads, row_words, 16 * pick(0, 2),
+                            [&](std::int64_t id) { return !is_pending(id) && !is_staged(id); });
+      const std::int64_t host_head_bytes = host.head_bytes;
+      const std::int64_t pending_head_bytes = pending_count * row_bytes + 16 * pick(0, 2);
+      Memory pending_k(heads * pending_head_bytes / 16 + 1),
+          pending_v(heads * pending_head_bytes / 16 + 1);
+      for (std::int64_t j = 0; j < pending_count; ++j)
+        for (std::int64_t h = 0; h < heads; ++h) {
+          pending_k.put_row(h * pending_head_bytes + j * row_bytes, pending_first + j, h, false,
+                            row_words);
+          pending_v.put_row(h * pending_head_bytes + j * row_bytes, pending_first + j, h, true,
+                            row_words);
+        }
+      Memory stage_k(std::max<std::int64_t>(1, staged_count * heads * row_words)),
+          stage_v(stage_k.words.size());
+      for (std::int64_t j = 0; j < staged_count; ++j)
+        if (const std::int64_t id = staged_ids[static_cast<std::size_t>(j)];
+            id >= 0 && !is_pending(id))
+          for (std::int64_t h = 0; h < heads; ++h) {
+            stage_k.put_row((j * heads + h) * row_bytes, id, h, false, row_words);
+            stage_v.put_row((j * heads + h) * row_bytes, id, h, true, row_words);
+          }
+      // The cache: hits hold their block, every other slot garbage.
+      Memory cache_k(capacity * heads * row_words), cache_v(capacity * heads * row_words);
+      for (std::int64_t i = 0; i < n; ++i)
+        if (!missed[i])
+          for (std::int64_t h = 0; h < heads; ++h) {
+            cache_k.put_row((slot[i] * heads + h) * row_bytes, ids[i], h, false, row_words);
+            cache_v.put_row((slot[i] * heads + h) * row_bytes, ids[i], h, true, row_words);
+          }
+      Memory out_k(heads * n * row_words), out_v(heads * n * row_words);
+
+      const qread::kernels::GatherArgs args{
+          ids.data(),
+          n,
+          slot.data(),
+          missed.data(),
+          host.k.data(),
+          host.v.data(),
+          host_head_bytes,
+          {pending_first, pending_count, pending_k.at(0), pending_v.at(0), pending_head_bytes},
+          {staged_ids.data(), staged_count, stage_k.at(0), stage_v.at(0)},
+          cache_k.at(0),
+          cache_v.at(0),
+          out_k.at(0),
+          out_v.at(0),
+          heads,
+          row_bytes};
+      std::vector<qread::kernels::RowCopy> rows;
+      for (std::int64_t r = 0; r < 2 * n * heads; ++r)
+        rows.push_back(qread::kernels::gather_row(args, r));
+      copy_over_grid(rows, row_words, grid_threads());
+
+      for (std::int64_t i = 0; i < n; ++i) {
+        const std::int64_t id = ids[static_cast<std::size_t>(i)];
+        if (missed[i]) {
+          if (is_pending(id))
+            ++pending_reads;
+          else if (is_staged(id))
+            ++staged_reads;
+          else
+            ++host_reads;
+          no_slot += slot[i] < 0;
+        }
+        for (std::int64_t h = 0; h < heads; ++h) {
+          QVERIFY2(out_k.holds_row((h * n + i) * row_bytes, id, h, false, row_words),
+                   qPrintable(QString("keys of %1").arg(id)));
+          QVERIFY2(out_v.holds_row((h * n + i) * row_bytes, id, h, true, row_words),
+                   qPrintable(QString("values of %1").arg(id)));
+          if (slot[i] >= 0) {
+            QVERIFY(cache_k.holds_row((slot[i] * heads + h) * row_bytes, id, h, false, row_words));
+            QVERIFY(cache_v.holds_row((slot[i] * heads + h) * row_bytes, id, h, true, row_words));
+          }
+        }
+      }
+      // Slots that no retrieved block uses are left alone.
+      for (std::int64_t s = 0; s < capacity; ++s)
+        if (std::find(slot.begin(), slot.end(), s) == slot.end())
+          QVERIFY(cache_k.holds_garbage(s * heads * row_bytes, heads * row_words) &&
+                  cache_v.holds_garbage(s * heads * row_bytes, heads * row_words));
+    }
+    qInfo(
+        "misses read from the staging area %d, pending blocks %d, host memory %d; %d without a "
+        "slot",
+        staged_reads, pending_reads, host_reads, no_slot);
+    QVERIFY(staged_reads > 40 && pending_reads > 20 && host_reads > 100 && no_slot > 10);
+  }
+
+  void stagingCopiesTheBlocksNeitherCachedNorSkipped() {
+    int wanted_total = 0, unwanted_total = 0;
+    for (int trial = 0; trial < 300; ++trial) {
+      const std::int64_t heads = pick(1, 4), row_words = pick(1, 5), row_bytes = 16 * row_words,
+                         blocks = 16;
+      const std::int64_t n = pick(1, 8);
+      const auto ids = distinct(rng_, blocks, n);
+      std::vector<std::int64_t> block_slot(static_cast<std::size_t>(blocks));
+      for (auto& s : block_slot) s = rng_() % 3 == 0 ? std::int64_t(rng_() % 8) : -1;
+      const std::int64_t skipped_count = pick(0, 4),
+                         skipped_first = pick(0, blocks - skipped_count);
+      const HostBlocks host(blocks, heads, row_words, 16 * pick(0, 2),
+                            [](std::int64_t) { return true; });
+      const std::int64_t host_head_bytes = host.head_bytes;
+      Memory stage_k(n * heads * row_words), stage_v(n * heads * row_words);
+      std::vector<std::int64_t> staged(static_cast<std::size_t>(n), 12345);
+      const qread::kernels::StageArgs args{ids.data(),
+                                           n,
+                                           block_slot.data(),
+                                           host.k.data(),
+                                           host.v.data(),
+                                           host_head_bytes,
+                                           {skipped_first, skipped_count, nullptr, nullptr, 0},
+                                           staged.data(),
+                                           stage_k.at(0),
+                                           stage_v.at(0),
+                                           heads,
+                                           row_bytes};
+      std::vector<qread::kernels::RowCopy> rows;
+      for (std::int64_t r = 0; r < 2 * n * heads; ++r)
+        rows.push_back(qread::kernels::stage_row(args, r));
+      for (std::int64_t i = 0; i < n; ++i)
+        staged[i] = qread::kernels::stage_wanted(args, i) ? ids[i] : -1;
+      copy_over_grid(rows, row_words, grid_threads());
+
+      for (std::int64_t i = 0; i < n; ++i) {
+        const std::int64_t id = ids[static_cast<std::size_t>(i)];
+        const bool wanted = block_slot[static_cast<std::size_t>(id)] < 0 &&
+                            !(id >= skipped_first && id < skipped_first + skipped_count);
+        wanted_total += wanted;
+        unwanted_total += !wanted;
+        QCOMPARE(staged[i], wanted ? id : -1);
+        for (std::int64_t h = 0; h < heads; ++h) {
+          const std::int64_t at = (i * heads + h) * row_bytes;
+          QVERIFY(wanted ? stage_k.holds_row(at, id, h, false, row_words)
+                         : stage_k.holds_garbage(at, row_words));
+          QVERIFY(wanted ? stage_v.holds_row(at, id, h, true, row_words)
+                         : stage_v.holds_garbage(at, row_words));
+        }
+      }
+    }
+    QVERIFY(wanted_total > 100 && unwanted_total > 100);
+  }
+
+  void pitchedCopyMovesEveryRow() {
+    for (int trial = 0; trial < 200; ++trial) {
+      const std::int64_t rows = pick(1, 9), row_words = pick(1, 6);
+      const std::int64_t src_pitch = 16 * (row_words + pick(0, 2)),
+                         dst_pitch = 16 * (row_words + pick(0, 2));
+      Memory src(rows * src_pitch / 16), dst(rows * dst_pitch / 16);
+      for (std::int64_t r = 0; r < rows; ++r) src.put_row(r * src_pitch, r, 0, false, row_words);
+      const std::int64_t threads = grid_threads();
+      for (std::int64_t t = 0; t < threads; ++t)
+        qread::kernels::copy_pitched_words<kInFlight>(src.at(0), src_pitch, dst.at(0), dst_pitch,
+                                                      row_words, rows, t, threads);
+      for (std::int64_t r = 0; r < rows; ++r) {
+        QVERIFY(dst.holds_row(r * dst_pitch, r, 0, false, row_words));
+        QVERIFY(dst.holds_garbage(r * dst_pitch + row_words * 16, dst_pitch / 16 - row_words));
+      }
+    }
+  }
+};
+
+QTEST_APPLESS_MAIN(TestBlockCopy)
+#include "test_block_copy.moc"
