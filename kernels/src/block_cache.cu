@@ -121,8 +121,7 @@ __global__ void parallel_policy_kernel(BlockCacheState s, const std::int64_t* id
   s.counters[kMisses] += misses;
 }
 
-__device__ inline bool aligned(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
-inline bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
+__host__ __device__ inline bool aligned(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
 
 // Four words in flight per thread: a block that missed is read from host memory over the bus,
 // where each load waits microseconds.
@@ -461,7 +460,7 @@ void copy_rows_cuda(void* dst, std::int64_t dst_pitch, const void* src, std::int
   if (rows > 65535) throw std::runtime_error("copy_rows_cuda: too many rows");
   auto s = static_cast<cudaStream_t>(stream);
   if (const int blocks = narrow_copy_blocks();
-      blocks > 0 && width % 16 == 0 && src_pitch % 16 == 0 && dst_pitch % 16 == 0 && aligned16(src) && aligned16(dst)) {
+      blocks > 0 && width % 16 == 0 && src_pitch % 16 == 0 && dst_pitch % 16 == 0 && aligned(src) && aligned(dst)) {
     narrow_copy_rows_kernel<<<narrow_grid(rows * (width / 16), blocks), kNarrowThreads, 0, s>>>(
         static_cast<const char*>(src), src_pitch, static_cast<char*>(dst), dst_pitch, width / 16, rows);
     check_launch("copy_rows_cuda");
@@ -517,8 +516,8 @@ void block_cache_retrieve_cuda(BlockCacheState state, const std::int64_t* ids, s
   if (const int blocks = narrow_copy_blocks();
       blocks > 0 && 2 * n * heads <= kMaxNarrowRows && row_bytes % 16 == 0 && host_head_bytes % 16 == 0 &&
       pending.head_bytes % 16 == 0 &&
-      aligned16(pending.k) && aligned16(pending.v) && aligned16(staged.k) && aligned16(staged.v) &&
-      aligned16(cache_k) && aligned16(cache_v) && aligned16(out_k) && aligned16(out_v))
+      aligned(pending.k) && aligned(pending.v) && aligned(staged.k) && aligned(staged.v) &&
+      aligned(cache_k) && aligned(cache_v) && aligned(out_k) && aligned(out_v))
     narrow_gather_kernel<<<narrow_grid(2 * n * heads * (row_bytes / 16), blocks), kNarrowThreads, 0, s>>>(args);
   else
     gather_kernel<<<dim3(static_cast<unsigned>(n), static_cast<unsigned>(heads), 2), 256, 0, s>>>(args);
@@ -530,8 +529,8 @@ bool block_cache_stage_cuda(BlockCacheState state, const std::int64_t* ids, std:
                             PendingBlocks skipped, std::int64_t* staged, void* stage_k, void* stage_v,
                             std::int64_t heads, std::int64_t row_bytes, void* stream) {
   if (n <= 0) return true;
-  if (2 * n * heads > kMaxNarrowRows || row_bytes % 16 != 0 || host_head_bytes % 16 != 0 || !aligned16(stage_k) ||
-      !aligned16(stage_v))
+  if (2 * n * heads > kMaxNarrowRows || row_bytes % 16 != 0 || host_head_bytes % 16 != 0 || !aligned(stage_k) ||
+      !aligned(stage_v))
     return false;
   const int blocks = narrow_copy_blocks() > 0 ? narrow_copy_blocks() : 8;
   const StageArgs args{ids, n, state.block_slot, host_k, host_v, host_head_bytes, skipped, staged,
