@@ -70,6 +70,26 @@ namespace {
 
 // -1: not decided yet (read QREAD_FUSED_ATTENTION on first use), 0: off, 1: on.
 std::atomic<int> g_fused{-1};
+std::atomic<bool> g_reference_on_cpu{false};
+
+// flash_attention's {out, lse} by tensor ops, in float: the CPU stand-in for tests.
+std::pair<at::Tensor, at::Tensor> reference_flash(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                                  bool causal, int64_t window, double scale) {
+  const int64_t tq = q.size(2), tk = k.size(2), group = q.size(1) / k.size(1);
+  auto scores = at::matmul(q.to(at::kFloat), repeat_kv(k, group).to(at::kFloat).transpose(-1, -2)) * scale;
+  // Query i sees key j when j <= i + tk - tq (causal) and j > i + tk - tq - window (window).
+  auto opts = at::TensorOptions().dtype(at::kLong);
+  auto shift = at::arange(tq, opts).unsqueeze(1) + (tk - tq) - at::arange(tk, opts).unsqueeze(0);
+  auto visible = at::ones({tq, tk}, opts.dtype(at::kBool));
+  if (causal) visible = visible.logical_and(shift >= 0);
+  if (window > 0) visible = visible.logical_and(shift < window);
+  scores = scores.masked_fill(visible.logical_not(), -std::numeric_limits<float>::infinity());
+  auto lse = at::logsumexp(scores, -1);
+  auto safe = at::where(at::isinf(lse), at::zeros_like(lse), lse);
+  auto p = at::exp(scores - safe.unsqueeze(-1));
+  auto out = at::matmul(p, repeat_kv(v, group).to(at::kFloat)).to(q.scalar_type());
+  return {out, lse};
+}
 
 bool env_off(const char* name) {
   const char* value = std::getenv(name);
@@ -119,6 +139,8 @@ std::optional<std::pair<at::Tensor, at::Tensor>> cudnn_attention(const at::Tenso
 
 void set_fused_attention(bool on) { g_fused = on ? 1 : 0; }
 
+void set_reference_flash_on_cpu(bool on) { g_reference_on_cpu = on; }
+
 bool fused_attention() {
   int value = g_fused.load();
   if (value < 0) g_fused = value = env_off("QREAD_FUSED_ATTENTION") ? 0 : 1;
@@ -129,6 +151,8 @@ std::optional<std::pair<at::Tensor, at::Tensor>> flash_attention(const at::Tenso
                                                                  const at::Tensor& v, bool causal,
                                                                  std::int64_t window, double scale,
                                                                  bool allow_cudnn) {
+  if (!q.is_cuda() && g_reference_on_cpu.load() && fused_attention() && (window <= 0 || causal) && k.size(-2) > 0)
+    return reference_flash(q, k, v, causal, window, scale);
 #if QREAD_TORCH_2
   const auto type = q.scalar_type();
   const int64_t d = q.size(-1);

@@ -45,6 +45,9 @@ std::optional<std::pair<at::Tensor, at::Tensor>> flash_attention(const at::Tenso
 // explicit path: for comparisons and tests.
 void set_fused_attention(bool on);
 bool fused_attention();
+// Tests only: flash_attention on CPU tensors returns the same {out, lse} computed by tensor ops
+// (while fused attention is on), so that the fused paths' own logic runs on the CPU.
+void set_reference_flash_on_cpu(bool on);
 
 // Two attention results over disjoint key sets of the same queries, with their log-sum-exps
 // ([B, H, Tq] float32), combined into the attention over the union: {out, lse}. A part whose

@@ -99,7 +99,7 @@ void BlockMemory::reset() {
   store_.clear();
   for (auto* rows : {&local_k_, &local_v_, &rest_k_, &rest_v_, &rest_score_}) *rows = GrowingRows(rows->dim);
   init_k_ = init_v_ = repr_ = question_ = local_mask_ = at::Tensor();
-  rest_begin_ = rest_end_ = rest_origin_ = length_ = fused_blocks_ = 0;
+  rest_begin_ = rest_end_ = rest_origin_ = length_ = fused_blocks_ = chunk_local_blocks_ = 0;
   init_full_ = false;
   retrievals_.clear();
   pending_.clear();
@@ -148,12 +148,13 @@ at::Tensor BlockMemory::attend(const at::Tensor& q, const at::Tensor& k, const a
   // Global queries all sit at the one angle of position n_local - 1.
   const auto global_q = rope_.apply_one(q, n_local - 1);
   const auto mean_queries = execution_block_means(global_q, exc);
-  // On CUDA the local window of every execution block comes from one flash call over the chunk
-  // (a sliding window): per execution block the calls were 2.5 times slower in all.
+  // Where flash attention applies (CUDA), the local window of every execution block comes from
+  // one flash call over the chunk (a sliding window): per execution block the calls were 2.5
+  // times slower in all.
   // QREAD_CHUNK_LOCAL=1 (off by default until measured).
   static const bool chunk_local = switch_from_env("QREAD_CHUNK_LOCAL", false);
   chunk_local_ = ChunkLocal{};
-  if (chunk_local && q.is_cuda() && compat::fused_attention() && config_.cache_strategy != CacheStrategy::lru_s) {
+  if (chunk_local && compat::fused_attention() && config_.cache_strategy != CacheStrategy::lru_s) {
     setup_scope.emplace("blocks: chunk local");
     auto rq = rope_.apply(q, kv_length - t), rk = rope_.apply(local_k, 0);
     if (auto r = compat::flash_attention(rq, rk, local_v, true, n_local, 1.0 / std::sqrt(double(dim_))))
@@ -173,7 +174,7 @@ at::Tensor BlockMemory::attend(const at::Tensor& q, const at::Tensor& k, const a
     // would choose among those there now are chosen with this one's, and those not cached are
     // copied ahead on the store's copy stream.
     static const bool prefetch = switch_from_env("QREAD_PREFETCH", false);
-    const bool ahead = prefetch && q.is_cuda() && ed < t;
+    const bool ahead = prefetch && ed < t;
     auto [out, local_score] = attend_execution_block(
         q.narrow(2, st, ed - st), local_k.narrow(2, kv_st, kv_ed - kv_st), local_v.narrow(2, kv_st, kv_ed - kv_st),
         global_q.narrow(2, st, ed - st), ahead ? mean_queries.narrow(0, st / exc, 2) : mean_queries[st / exc]);
@@ -242,6 +243,7 @@ std::pair<at::Tensor, at::Tensor> BlockMemory::attend_execution_block(const at::
   at::Tensor local_q, local_kr;
   std::optional<std::pair<at::Tensor, at::Tensor>> local;  // the window's flash result, when made
   if (chunk_local_.out.defined()) {
+    ++chunk_local_blocks_;
     // Rotated at other positions than below: attention depends only on their differences.
     local_q = chunk_local_.q.narrow(2, chunk_local_.query, len_q);
     local_kr = chunk_local_.k.narrow(2, chunk_local_.key, len_k);

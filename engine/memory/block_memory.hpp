@@ -73,6 +73,8 @@ class BlockMemory : public ContextMemory {
   }
   // Execution blocks attended by flash attention (fused_execution_block) since the last reset.
   std::int64_t fused_blocks() const { return fused_blocks_; }
+  // Execution blocks whose local window came from the chunk's one flash call (QREAD_CHUNK_LOCAL).
+  std::int64_t chunk_local_blocks() const { return chunk_local_blocks_; }
   // The question vector, [Hq * D], once set; undefined before.
   const at::Tensor& question_vector() const { return question_; }
   // Representative keys of all blocks, [blocks, Hq * D].
@@ -141,13 +143,13 @@ class BlockMemory : public ContextMemory {
   at::Tensor repr_;                      // [capacity, Hq * D]; rows [0, blocks) valid
   at::Tensor question_;                  // [Hq * D]
   at::Tensor local_mask_;                // the last local window mask (it depends on the shape only)
-  // CUDA: the local window of the whole chunk by one flash call (attend), and where the current
-  // execution block's queries and window keys start in it.
+  // Where flash attention applies: the local window of the whole chunk by one flash call
+  // (attend), and where the current execution block's queries and window keys start in it.
   struct ChunkLocal {
     at::Tensor q, k, out, lse;  // q and k rotated at their positions in local_k_
     std::int64_t query = 0, key = 0;
   } chunk_local_;
-  std::int64_t length_ = 0, fused_blocks_ = 0;
+  std::int64_t length_ = 0, fused_blocks_ = 0, chunk_local_blocks_ = 0;
   std::vector<Retrieval> retrievals_;
   std::vector<at::Tensor> pending_;  // ids not read back yet, for the last retrievals' -1 entries
 };

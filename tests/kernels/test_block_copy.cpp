@@ -78,6 +78,13 @@ struct HostBlocks {
 
 constexpr int kInFlight = 8;  // as the kernels
 
+// The rows' table a kernel's thread block builds: row(r) for r < count.
+template <typename Row> std::vector<qread::kernels::RowCopy> row_table(std::int64_t count, Row row) {
+  std::vector<qread::kernels::RowCopy> rows;
+  for (std::int64_t r = 0; r < count; ++r) rows.push_back(row(r));
+  return rows;
+}
+
 // Every thread of a grid of `threads`, one after another, takes its share of the words.
 void copy_over_grid(const std::vector<qread::kernels::RowCopy>& rows, std::int64_t row_words,
                     std::int64_t threads) {
@@ -184,10 +191,8 @@ class TestBlockCopy : public QObject {
           out_v.at(0),
           heads,
           row_bytes};
-      std::vector<qread::kernels::RowCopy> rows;
-      for (std::int64_t r = 0; r < 2 * n * heads; ++r)
-        rows.push_back(qread::kernels::gather_row(args, r));
-      copy_over_grid(rows, row_words, grid_threads());
+      copy_over_grid(row_table(2 * n * heads, [&](std::int64_t r) { return qread::kernels::gather_row(args, r); }),
+                     row_words, grid_threads());
 
       for (std::int64_t i = 0; i < n; ++i) {
         const std::int64_t id = ids[static_cast<std::size_t>(i)];
@@ -252,12 +257,10 @@ class TestBlockCopy : public QObject {
                                            stage_v.at(0),
                                            heads,
                                            row_bytes};
-      std::vector<qread::kernels::RowCopy> rows;
-      for (std::int64_t r = 0; r < 2 * n * heads; ++r)
-        rows.push_back(qread::kernels::stage_row(args, r));
       for (std::int64_t i = 0; i < n; ++i)
         staged[i] = qread::kernels::stage_wanted(args, i) ? ids[i] : -1;
-      copy_over_grid(rows, row_words, grid_threads());
+      copy_over_grid(row_table(2 * n * heads, [&](std::int64_t r) { return qread::kernels::stage_row(args, r); }),
+                     row_words, grid_threads());
 
       for (std::int64_t i = 0; i < n; ++i) {
         const std::int64_t id = ids[static_cast<std::size_t>(i)];

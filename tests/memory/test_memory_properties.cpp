@@ -19,6 +19,9 @@
 #include <ATen/ATen.h>
 #include <QtTest>
 
+#include <cstdlib>
+#include <string_view>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -54,16 +57,16 @@ at::Tensor run_chunks(memory::ContextMemory& m, const at::Tensor& q, const at::T
 
 double max_abs(const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); }
 
-// The same random bf16 chunks (8 query heads, 2 KV heads, head size 64) through two memories on
-// CUDA, the first with the fused kernels on, the second with them off: max |difference|.
-// The outputs ([1, 8, T, 64], float) of the fused path and of the explicit one on the same random
-// bf16 inputs, fed in the given chunks.
-[[maybe_unused]] std::pair<at::Tensor, at::Tensor> fused_and_explicit(memory::ContextMemory& fused,
-                                                                      memory::ContextMemory& explicit_path,
-                                                                      const std::vector<std::int64_t>& chunks) {
+// The outputs ([1, 8, T, 64], float) of the fused path (the first memory, fused kernels on) and of
+// the explicit one (the second, fused kernels off) on the same random inputs (8 query heads, 2 KV
+// heads, head size 64; bf16 on CUDA unless told otherwise), fed in the given chunks.
+std::pair<at::Tensor, at::Tensor> fused_and_explicit(memory::ContextMemory& fused, memory::ContextMemory& explicit_path,
+                                                     const std::vector<std::int64_t>& chunks,
+                                                     at::Device device = at::kCUDA,
+                                                     at::ScalarType dtype = at::kBFloat16) {
   std::int64_t total = 0;
   for (auto n : chunks) total += n;
-  auto opts = at::TensorOptions().device(at::kCUDA).dtype(at::kBFloat16);
+  auto opts = at::TensorOptions().device(device).dtype(dtype);
   auto q = at::randn({1, 8, total, 64}, opts), k = at::randn({1, 2, total, 64}, opts),
        v = at::randn({1, 2, total, 64}, opts);
   const auto got = run_chunks(fused, q, k, v, chunks);
@@ -71,6 +74,54 @@ double max_abs(const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().
   const auto expected = run_chunks(explicit_path, q, k, v, chunks);
   compat::set_fused_attention(true);
   return {got.to(at::kFloat), expected.to(at::kFloat)};
+}
+
+// Q-LLM or InfLLM (8 query heads, 2 KV heads, head size 64) by the fused path and by the explicit
+// multi-stage softmax, over chunks that fill many blocks. Representative keys come from scores
+// that the two paths sum in different orders: a near tie may pick another key, then another
+// block, and from there the later choices. An execution block's output depends only on its
+// queries, the keys and the blocks it retrieved, so outputs are compared where both retrieved
+// the same blocks.
+struct FusedComparison {
+  std::size_t retrievals = 0, same = 0;  // execution blocks, and those that retrieved the same blocks
+  double err = 0;                        // max |difference| of their outputs
+  std::int64_t fused = 0, chunk_local = 0, explicit_fused = 0;
+  bool starts_match = true;
+};
+FusedComparison compare_fused_with_explicit(MemoryMode mode, at::Device device, at::ScalarType dtype) {
+  const auto c = tiny_config(8, 2, 64);
+  model::Rope rope(c, std::nullopt, std::nullopt, device, false);
+  AttentionConfig a;
+  a.mode = mode;
+  a.n_local = 256;
+  a.n_init = 16;
+  a.block_size = 32;
+  a.exc_block_size = 64;
+  a.topk = 4;
+  a.repr_topk = 2;
+  a.max_cached_block = 8;
+  a.question_weight = 2;
+  const std::vector<std::int64_t> chunks{512, 512, 300, 1, 1, 700};
+  const std::optional<memory::QuestionSpan> span{{40, 60}};
+  memory::BlockMemory fused_memory(rope, a, span, device), explicit_memory(rope, a, span, device);
+  const auto [got, expected] = fused_and_explicit(fused_memory, explicit_memory, chunks, device, dtype);
+  const auto& rf = fused_memory.retrievals();
+  const auto& re = explicit_memory.retrievals();
+  FusedComparison r;
+  r.retrievals = rf.size();
+  r.fused = fused_memory.fused_blocks();
+  r.chunk_local = fused_memory.chunk_local_blocks();
+  r.explicit_fused = explicit_memory.fused_blocks();
+  r.starts_match = rf.size() == re.size();
+  for (std::size_t i = 0; i < rf.size() && r.starts_match; ++i) {
+    r.starts_match = rf[i].query_start == re[i].query_start;
+    if (rf[i].blocks != re[i].blocks) continue;
+    ++r.same;
+    const std::int64_t end = i + 1 < rf.size() ? rf[i + 1].query_start : got.size(2);
+    const std::int64_t begin = rf[i].query_start;
+    r.err = std::max(r.err, max_abs(got.narrow(2, begin, end - begin), expected.narrow(2, begin, end - begin)));
+  }
+  return r;
 }
 
 // The documented policy, written plainly: a list in the order blocks entered the cache; a
@@ -469,52 +520,49 @@ class TestMemoryProperties : public QObject {
 #ifdef QREAD_WITH_CUDA
     if (!at::hasCUDA()) QSKIP("built with CUDA but no CUDA device is present");
     // Flash attention for both stages, merged by log-sum-exp, against the explicit multi-stage
-    // softmax, bf16, over chunks that fill many blocks (the first execution blocks take the
-    // explicit path in both). Both read the same keys, so retrievals should agree.
+    // softmax, bf16 (the first execution blocks take the explicit path in both). Most execution
+    // blocks must retrieve the same blocks.
     QFETCH(int, mode);
-    const auto c = tiny_config(8, 2, 64);
-    model::Rope rope(c, std::nullopt, std::nullopt, at::kCUDA, false);
-    AttentionConfig a;
-    a.mode = MemoryMode(mode);
-    a.n_local = 256;
-    a.n_init = 16;
-    a.block_size = 32;
-    a.exc_block_size = 64;
-    a.topk = 4;
-    a.repr_topk = 2;
-    a.max_cached_block = 8;
-    a.question_weight = 2;
-    const std::vector<std::int64_t> chunks{512, 512, 300, 1, 1, 700};
-    const std::optional<memory::QuestionSpan> span{{40, 60}};
-    memory::BlockMemory fused_memory(rope, a, span, at::kCUDA), explicit_memory(rope, a, span, at::kCUDA);
-    const auto [got, expected] = fused_and_explicit(fused_memory, explicit_memory, chunks);
-    const auto& rf = fused_memory.retrievals();
-    const auto& re = explicit_memory.retrievals();
-    QCOMPARE(rf.size(), re.size());
-    QCOMPARE(explicit_memory.fused_blocks(), std::int64_t(0));
-    QVERIFY(fused_memory.fused_blocks() * 2 > std::int64_t(rf.size()));
-    // Representative keys come from bf16 scores that the two paths sum in different orders: a
-    // near tie may pick another key, then another block, and from there the later choices (the
-    // scores depend on what was retrieved). An execution block's output depends only on its
-    // queries, the keys and the blocks it retrieved, so the outputs are compared where both
-    // retrieved the same blocks, and most execution blocks must have.
-    std::size_t same = 0;
-    double err = 0;
-    for (std::size_t i = 0; i < rf.size(); ++i) {
-      QCOMPARE(rf[i].query_start, re[i].query_start);
-      if (rf[i].blocks != re[i].blocks) continue;
-      ++same;
-      const std::int64_t end = i + 1 < rf.size() ? rf[i + 1].query_start : got.size(2);
-      const std::int64_t begin = rf[i].query_start;
-      err = std::max(err, max_abs(got.narrow(2, begin, end - begin), expected.narrow(2, begin, end - begin)));
-    }
-    qInfo("fused vs explicit, bf16: %zu of %zu retrievals identical (%lld fused), where identical max |diff| %.3g",
-          same, rf.size(), (long long)fused_memory.fused_blocks(), err);
-    QVERIFY2(2 * same >= rf.size(), qPrintable(QString("%1 of %2").arg(same).arg(rf.size())));
-    QVERIFY2(err < 5e-2, qPrintable(QString::number(err)));
+    const auto r = compare_fused_with_explicit(MemoryMode(mode), at::kCUDA, at::kBFloat16);
+    QVERIFY(r.starts_match);
+    QCOMPARE(r.explicit_fused, std::int64_t(0));
+    QVERIFY(r.fused * 2 > std::int64_t(r.retrievals));
+    qInfo("fused vs explicit, bf16: %zu of %zu retrievals identical (%lld fused, %lld from the chunk's flash), "
+          "where identical max |diff| %.3g",
+          r.same, r.retrievals, (long long)r.fused, (long long)r.chunk_local, r.err);
+    QVERIFY2(2 * r.same >= r.retrievals, qPrintable(QString("%1 of %2").arg(r.same).arg(r.retrievals)));
+    QVERIFY2(r.err < 5e-2, qPrintable(QString::number(r.err)));
 #else
     QSKIP("CPU build: the fused path is checked on the device (tools/device)");
 #endif
+  }
+
+  void blockModesFusedEqualsExplicitOnCpu() {
+    // The fused path's own logic on the CPU, float32, with flash attention's reference stand-in
+    // (compat::set_reference_flash_on_cpu): two stages merged by log-sum-exp, the window sums
+    // added into the running scores; run with QREAD_CHUNK_LOCAL=1 QREAD_PREFETCH=1 (CTest's
+    // test_memory_prefill_switches), the chunk's one local flash call and the two-row block
+    // selection too. Against the explicit multi-stage softmax, as on CUDA.
+    struct ReferenceFlash {
+      ReferenceFlash() { compat::set_reference_flash_on_cpu(true); }
+      ~ReferenceFlash() { compat::set_reference_flash_on_cpu(false); }
+    } reference;
+    const char* chunk_local = std::getenv("QREAD_CHUNK_LOCAL");
+    const bool chunk_local_on = chunk_local && std::string_view(chunk_local) == "1";
+    for (auto mode : {MemoryMode::qllm, MemoryMode::inf_llm}) {
+      const auto r = compare_fused_with_explicit(mode, at::kCPU, at::kFloat);
+      QVERIFY(r.starts_match);
+      QCOMPARE(r.explicit_fused, std::int64_t(0));
+      QVERIFY(r.fused * 2 > std::int64_t(r.retrievals));
+      QVERIFY(chunk_local_on ? r.chunk_local > 0 : r.chunk_local == 0);
+      qInfo("%s, chunk local %s: %zu of %zu retrievals identical (%lld fused, %lld from the chunk's flash), "
+            "max |diff| %.3g",
+            mode == MemoryMode::qllm ? "qllm" : "inf-llm", chunk_local_on ? "on" : "off", r.same, r.retrievals,
+            (long long)r.fused, (long long)r.chunk_local, r.err);
+      // Float32: near ties are rare.
+      QVERIFY2(10 * r.same >= 9 * r.retrievals, qPrintable(QString("%1 of %2").arg(r.same).arg(r.retrievals)));
+      QVERIFY2(r.err < 1e-4, qPrintable(QString::number(r.err)));
+    }
   }
 
   void fusedMergeAndWindowSumsEqualTensorOps() {
