@@ -25,6 +25,9 @@ for t in test_memory_properties test_memory_oracles; do
   env $(settings "$all_on") timeout 300 "build/device/tests/$t" 2>&1 | grep -E "^(PASS|FAIL|SKIP|QINFO|Totals)|Loc:" | head -60
 done
 
+echo "== oracles on CUDA (float32: no flash, so the explicit stages, with prefetch and narrow copies) with $all_on"
+env $(settings "$all_on") bash tools/device/measure.sh --oracles-only
+
 echo "== copy kernel rates by QREAD_COPY_CTAS (0: a thread block per row)"
 for ctas in 0 4 8 16 32 64; do
   QREAD_COPY_CTAS=$ctas build/device/bin/qread-bench-kernels | grep copy_rows
