@@ -84,7 +84,8 @@ struct Totals {
     for (const auto& [name, t] : phases) {
       std::fprintf(stderr, "  %-24s %9.3f s %8ld calls %9.1f us/call", name.c_str(), t.seconds, t.calls,
                    1e6 * t.seconds / double(t.calls));
-      // A phase whose device time is its host time or less left the device waiting for the host.
+      // A phase with little device work whose device time is about its host time most likely
+      // kept the device waiting for the host.
       if (mode() == Mode::gpu) std::fprintf(stderr, "   host %9.1f us/call", 1e6 * t.host_seconds / double(t.calls));
       std::fputc('\n', stderr);
     }

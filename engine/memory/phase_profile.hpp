@@ -6,8 +6,8 @@
 // records CUDA events on the current stream at each phase's ends instead and sums the device
 // time between them: when the device is the bottleneck (always busy), what each phase's work
 // costs it, without serialising anything. Beside it, the host's time in the phase (without the
-// profile's own event calls): a phase whose device time is no more than that left the device
-// waiting for the host.
+// profile's own event calls): a phase whose device time is about its host time, or less, and
+// has little device work of its own, most likely kept the device waiting for the host.
 #pragma once
 
 namespace qread::memory {
