@@ -12,10 +12,13 @@ namespace qread::compat {
 namespace {
 
 // Boolean mask where query i (of Tq, placed at the end of Tk keys) may see key j.
-at::Tensor end_aligned_causal_mask(int64_t tq, int64_t tk, const at::Device& device) {
+// Query i sees keys up to tk - tq + i (the diagonal aligned to the end of the keys); with
+// window > 0, only the `window` keys ending there.
+at::Tensor end_aligned_causal_mask(int64_t tq, int64_t tk, const at::Device& device, int64_t window = 0) {
   auto rows = at::arange(tq, at::TensorOptions().dtype(at::kLong).device(device)).unsqueeze(1);
   auto cols = at::arange(tk, at::TensorOptions().dtype(at::kLong).device(device)).unsqueeze(0);
-  return cols <= rows + (tk - tq);
+  auto mask = cols <= rows + (tk - tq);
+  return window > 0 ? mask.logical_and(cols > rows + (tk - tq) - window) : mask;
 }
 
 at::Tensor combine_masks(const std::optional<at::Tensor>& mask, const at::Tensor& causal_mask,
@@ -77,13 +80,9 @@ std::pair<at::Tensor, at::Tensor> reference_flash(const at::Tensor& q, const at:
                                                   bool causal, int64_t window, double scale) {
   const int64_t tq = q.size(2), tk = k.size(2), group = q.size(1) / k.size(1);
   auto scores = at::matmul(q.to(at::kFloat), repeat_kv(k, group).to(at::kFloat).transpose(-1, -2)) * scale;
-  // Query i sees key j when j <= i + tk - tq (causal) and j > i + tk - tq - window (window).
-  auto opts = at::TensorOptions().dtype(at::kLong);
-  auto shift = at::arange(tq, opts).unsqueeze(1) + (tk - tq) - at::arange(tk, opts).unsqueeze(0);
-  auto visible = at::ones({tq, tk}, opts.dtype(at::kBool));
-  if (causal) visible = visible.logical_and(shift >= 0);
-  if (window > 0) visible = visible.logical_and(shift < window);
-  scores = scores.masked_fill(visible.logical_not(), -std::numeric_limits<float>::infinity());
+  if (causal)  // the caller has checked that a window comes with it
+    scores.masked_fill_(end_aligned_causal_mask(tq, tk, q.device(), window).logical_not(),
+                        -std::numeric_limits<float>::infinity());
   auto lse = at::logsumexp(scores, -1);
   auto safe = at::where(at::isinf(lse), at::zeros_like(lse), lse);
   auto p = at::exp(scores - safe.unsqueeze(-1));

@@ -22,6 +22,20 @@ bool switch_from_env(const char* name, bool by_default) {
   if (!v || !*v) return by_default;
   return std::string_view(v) != "0";
 }
+
+// fused_window_attention_received(..., add_into = scores): by the kernel on CUDA, by tensor ops
+// on the CPU (where the fused path runs only in tests, with compat::set_reference_flash_on_cpu).
+// False where neither applies.
+bool add_window_attention(const at::Tensor& logits, const at::Tensor& lse, std::int64_t offset, std::int64_t window,
+                          double scale, at::Tensor scores) {
+  if (!logits.is_cpu())
+    return model::fused_window_attention_received(logits, lse, offset, window, scale, scores).defined();
+  const std::int64_t heads = logits.size(0), queries = logits.size(1), keys = logits.size(2);
+  scores.add_(at::exp(logits.to(at::kFloat) * scale - lse.reshape({heads, queries, 1}))
+                  .masked_fill(window_mask(queries, keys, offset, window, logits.device()).logical_not(), 0)
+                  .sum(1));
+  return true;
+}
 }  // namespace
 
 at::Tensor block_representatives(const at::Tensor& keys, const at::Tensor& scores, std::int64_t n, std::int64_t r,
@@ -151,14 +165,20 @@ at::Tensor BlockMemory::attend(const at::Tensor& q, const at::Tensor& k, const a
   // Where flash attention applies (CUDA), the local window of every execution block comes from
   // one flash call over the chunk (a sliding window): per execution block the calls were 2.5
   // times slower in all.
-  // QREAD_CHUNK_LOCAL=1 (off by default until measured).
+  // QREAD_CHUNK_LOCAL=1 (off by default until measured). The chunk's queries and keys are rotated
+  // at their positions in local_k_, not relative to each window: attention depends only on
+  // their differences.
   static const bool chunk_local = switch_from_env("QREAD_CHUNK_LOCAL", false);
-  chunk_local_ = ChunkLocal{};
+  // QREAD_PREFETCH=1 (off by default until measured): the blocks the next execution block would
+  // choose among those there now are chosen with this one's, and those not cached are copied
+  // ahead on the store's copy stream.
+  static const bool prefetch = switch_from_env("QREAD_PREFETCH", false);
+  std::optional<LocalWindow> chunk;  // the whole chunk's, when made
   if (chunk_local && compat::fused_attention() && config_.cache_strategy != CacheStrategy::lru_s) {
     setup_scope.emplace("blocks: chunk local");
     auto rq = rope_.apply(q, kv_length - t), rk = rope_.apply(local_k, 0);
     if (auto r = compat::flash_attention(rq, rk, local_v, true, n_local, 1.0 / std::sqrt(double(dim_))))
-      chunk_local_ = {rq, rk, r->first, r->second};
+      chunk = LocalWindow{rq, rk, r};
   }
   setup_scope.reset();
 
@@ -168,22 +188,23 @@ at::Tensor BlockMemory::attend(const at::Tensor& q, const at::Tensor& k, const a
     const std::int64_t kv_st = std::max<std::int64_t>(kv_length + st - t - n_local, 0);
     const std::int64_t kv_ed = kv_length + ed - t;
     retrievals_.push_back({length_ + st, {}});
-    chunk_local_.query = st;
-    chunk_local_.key = kv_st;
-    // QREAD_PREFETCH=1 (off by default until measured): the blocks the next execution block
-    // would choose among those there now are chosen with this one's, and those not cached are
-    // copied ahead on the store's copy stream.
-    static const bool prefetch = switch_from_env("QREAD_PREFETCH", false);
+    std::optional<LocalWindow> window;
+    if (chunk) {
+      ++chunk_local_blocks_;
+      window = LocalWindow{chunk->q.narrow(2, st, ed - st), chunk->k.narrow(2, kv_st, kv_ed - kv_st),
+                           std::pair{chunk->flash->first.narrow(2, st, ed - st),
+                                     chunk->flash->second.narrow(2, st, ed - st).contiguous()}};
+    }
     const bool ahead = prefetch && ed < t;
     auto [out, local_score] = attend_execution_block(
         q.narrow(2, st, ed - st), local_k.narrow(2, kv_st, kv_ed - kv_st), local_v.narrow(2, kv_st, kv_ed - kv_st),
-        global_q.narrow(2, st, ed - st), ahead ? mean_queries.narrow(0, st / exc, 2) : mean_queries[st / exc]);
+        global_q.narrow(2, st, ed - st), ahead ? mean_queries.narrow(0, st / exc, 2) : mean_queries[st / exc],
+        std::move(window));
     outputs.push_back(out);
     PhaseScope absorb_scope("blocks: absorb");
     absorb(ed - st, local_score, global_q);
   }
   length_ += t;
-  chunk_local_ = ChunkLocal{};
   PhaseScope end_scope("blocks: chunk end");
   if (local_k_.length >= n_local) {
     local_k_.keep(local_k_.length - n_local, n_local);
@@ -216,7 +237,8 @@ std::pair<at::Tensor, at::Tensor> BlockMemory::attend_execution_block(const at::
                                                                       const at::Tensor& local_k,
                                                                       const at::Tensor& local_v,
                                                                       const at::Tensor& global_q,
-                                                                      const at::Tensor& mean_query) {
+                                                                      const at::Tensor& mean_query,
+                                                                      std::optional<LocalWindow> window) {
   const std::int64_t len_q = q.size(2), len_k = local_k.size(2), n_local = config_.n_local;
   // The blocks to retrieve first: on CUDA their copies then run on the store's copy stream while
   // this stream does the local window's work.
@@ -240,19 +262,8 @@ std::pair<at::Tensor, at::Tensor> BlockMemory::attend_execution_block(const at::
   // Stage 1: the local window, rotated by relative position inside it. Execution blocks after
   // the first ones share one shape: its mask is made once per layer.
   scope.emplace("blocks: local stage");
-  at::Tensor local_q, local_kr;
-  std::optional<std::pair<at::Tensor, at::Tensor>> local;  // the window's flash result, when made
-  if (chunk_local_.out.defined()) {
-    ++chunk_local_blocks_;
-    // Rotated at other positions than below: attention depends only on their differences.
-    local_q = chunk_local_.q.narrow(2, chunk_local_.query, len_q);
-    local_kr = chunk_local_.k.narrow(2, chunk_local_.key, len_k);
-    local.emplace(chunk_local_.out.narrow(2, chunk_local_.query, len_q),
-                  chunk_local_.lse.narrow(2, chunk_local_.query, len_q).contiguous());
-  } else {
-    local_q = rope_.apply(q, len_k - len_q);
-    local_kr = rope_.apply(local_k, 0);
-  }
+  if (!window) window = LocalWindow{rope_.apply(q, len_k - len_q), rope_.apply(local_k, 0), std::nullopt};
+  auto& [local_q, local_kr, local] = *window;
   if (!local_mask_.defined() || local_mask_.size(0) != len_q || local_mask_.size(1) != len_k)
     local_mask_ = window_mask(len_q, len_k, len_k - len_q, n_local, q.device());
 
@@ -342,12 +353,11 @@ std::optional<std::pair<at::Tensor, at::Tensor>> BlockMemory::fused_execution_bl
     std::tie(out, lse) = merge_attention(out, lse, global->first, global->second);
   }
   // The window keys' attention: exp(scale * q.k - lse) over the queries whose window holds them,
-  // added straight to their running scores (absorb then has nothing to add). Only as a kernel: a
-  // build with flash attention but without our kernels (QREAD_CUDA off) takes the explicit stages.
+  // added straight to their running scores (absorb then has nothing to add). On CUDA only as a
+  // kernel: a build with flash attention but without our kernels (QREAD_CUDA off) takes the
+  // explicit stages.
   scope.emplace("fused: window sums");
-  if (!model::fused_window_attention_received(logits, lse, len_k - len_q, config_.n_local, scale,
-                                              window_scores(len_q, len_k))
-           .defined())
+  if (!add_window_attention(logits, lse, len_k - len_q, config_.n_local, scale, window_scores(len_q, len_k)))
     return std::nullopt;
   ++fused_blocks_;
   return std::make_pair(out, at::Tensor());

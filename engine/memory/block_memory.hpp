@@ -88,9 +88,16 @@ class BlockMemory : public ContextMemory {
   // nothing where it added that to their running scores itself);
   // mean_query: the execution block's row of execution_block_means, or its row and the next
   // (the next one's blocks are then prefetched).
+  // The local window's queries and keys rotated, and its flash result where made: the
+  // execution block's part of the chunk's (QREAD_CHUNK_LOCAL), else rotated here.
+  struct LocalWindow {
+    at::Tensor q, k;
+    std::optional<std::pair<at::Tensor, at::Tensor>> flash;  // {out, lse}
+  };
   std::pair<at::Tensor, at::Tensor> attend_execution_block(const at::Tensor& q, const at::Tensor& local_k,
                                                            const at::Tensor& local_v, const at::Tensor& global_q,
-                                                           const at::Tensor& mean_query);
+                                                           const at::Tensor& mean_query,
+                                                           std::optional<LocalWindow> window);
   // The same by flash attention (CUDA), when it applies; nothing otherwise. global_kv makes the
   // global stage's `keys` keys and values (waiting for the retrieval); it is called only once
   // the local window's work is queued.
@@ -143,12 +150,6 @@ class BlockMemory : public ContextMemory {
   at::Tensor repr_;                      // [capacity, Hq * D]; rows [0, blocks) valid
   at::Tensor question_;                  // [Hq * D]
   at::Tensor local_mask_;                // the last local window mask (it depends on the shape only)
-  // Where flash attention applies: the local window of the whole chunk by one flash call
-  // (attend), and where the current execution block's queries and window keys start in it.
-  struct ChunkLocal {
-    at::Tensor q, k, out, lse;  // q and k rotated at their positions in local_k_
-    std::int64_t query = 0, key = 0;
-  } chunk_local_;
   std::int64_t length_ = 0, fused_blocks_ = 0, chunk_local_blocks_ = 0;
   std::vector<Retrieval> retrievals_;
   std::vector<at::Tensor> pending_;  // ids not read back yet, for the last retrievals' -1 entries

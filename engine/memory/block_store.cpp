@@ -131,8 +131,8 @@ void release_pinned_arenas() {
 
 #ifdef QREAD_WITH_CUDA
 struct BlockStore::Streams {
-  // copy: the policy, gathers, staging and (unless split) the copies to host memory; out, made
-  // when the store first stages (split_flush_): the copies to host memory, beside the staging.
+  // copy: the policy, gathers, staging and (until out is made) the copies to host memory; out,
+  // made when the store first stages: the copies to host memory, beside the staging.
   c10::cuda::CUDAStream copy;
   std::optional<c10::cuda::CUDAStream> out;
   cudaEvent_t to_copy = nullptr, to_current = nullptr, flushed = nullptr;
@@ -225,7 +225,7 @@ void BlockStore::clear() {
   prefetch_.reset();
   pending_ = Pending{};
   staged_ = Staged{};
-  unwaited_ = {};
+  flushed_ = ordered_ = 0;
   starts_.clear();
   arenas_k_.clear();
   arenas_v_.clear();
@@ -350,11 +350,12 @@ void BlockStore::flush_pending() {
   // One strided copy per tensor and arena, straight from the device layout, by a kernel writing
   // to the arena's device address (a cudaMemcpy2DAsync would wait while the helper thread
   // page-locks the next arena), on the copy stream (the caller has ordered it after the work
-  // that made the blocks, and recorded to_copy there). Split, on the out stream, after to_copy:
-  // PCIe carries these writes beside the staging's reads; the copy stream waits for them before
-  // its next gather, and staging leaves these blocks out until then.
-  const auto& stream = split_flush_ ? *streams_->out : streams_->copy;
-  if (split_flush_) cudaStreamWaitEvent(stream.stream(), streams_->to_copy, 0);
+  // that made the blocks, and recorded to_copy there). Once the store stages, on the out stream
+  // after to_copy: PCIe carries these writes beside the staging's reads; the copy stream waits
+  // for them before its next gather, and staging leaves these blocks out until then.
+  const bool split = streams_->out.has_value();
+  const auto& stream = split ? *streams_->out : streams_->copy;
+  if (split) cudaStreamWaitEvent(stream.stream(), streams_->to_copy, 0);
   Streams::uses(pending_.k, stream);
   Streams::uses(pending_.v, stream);
   const std::int64_t element = std::int64_t(pending_.k.element_size()), dim = pending_.k.size(2);
@@ -364,11 +365,11 @@ void BlockStore::flush_pending() {
     for (auto [address, rows] : {std::pair{c.k_address, &pending_.k}, std::pair{c.v_address, &pending_.v}})
       kernels::copy_rows_cuda(reinterpret_cast<void*>(address), c.pitch, rows->narrow(1, c.row, c.rows).data_ptr(),
                               rows->stride(0) * element, c.rows * dim * element, rows->size(0), stream.stream());
-  if (split_flush_) {
+  flushed_ = pending_.first + pending_blocks().count;
+  if (split)
     cudaEventRecord(streams_->flushed, stream.stream());
-    if (unwaited_.count == 0) unwaited_.first = pending_.first;
-    unwaited_.count = pending_.first + pending_blocks().count - unwaited_.first;
-  }
+  else
+    ordered_ = flushed_;
 #endif
   pending_ = Pending{};
 }
@@ -474,9 +475,9 @@ std::pair<at::Tensor, at::Tensor> BlockStore::retrieve(const at::Tensor& ids) {
 
 void BlockStore::wait_for_flushes() {
 #ifdef QREAD_WITH_CUDA
-  if (unwaited_.count == 0) return;
+  if (ordered_ == flushed_) return;
   cudaStreamWaitEvent(streams_->copy.stream(), streams_->flushed, 0);
-  unwaited_ = {};
+  ordered_ = flushed_;
 #endif
 }
 
@@ -498,19 +499,10 @@ void BlockStore::prefetch(const at::Tensor& ids) {
   const at::Tensor& arena = arenas_k_.front();
   const std::int64_t kv_heads = arena.size(0), block = arena.size(1) / kArenaBlocks, dim = arena.size(2);
   const auto element = std::int64_t(arena.element_size());
-  if (!split_flush_) streams_->out = c10::cuda::getStreamFromPool(false, device_.index());
-  split_flush_ = true;
+  if (!streams_->out) streams_->out = c10::cuda::getStreamFromPool(false, device_.index());
   auto device_ids = ids.to(device_, at::kLong).contiguous();
   after_current_stream();
   streams_->uses(device_ids);
-  // Not staged: the blocks still pending, and those whose copies to host the copy stream has
-  // not waited for (ids run on from one group to the next, so both make one range).
-  auto skipped = pending_blocks();
-  if (unwaited_.count > 0) {
-    if (skipped.count == 0) skipped.first = unwaited_.first + unwaited_.count;
-    skipped.count += skipped.first - unwaited_.first;
-    skipped.first = unwaited_.first;
-  }
   c10::cuda::CUDAStreamGuard on_copy_stream(streams_->copy);  // the staging area from the copy stream's memory
   PhaseScope scope("store: prefetch");
   Staged staged;
@@ -520,7 +512,7 @@ void BlockStore::prefetch(const at::Tensor& ids) {
   if (kernels::block_cache_stage_cuda(policy_->state(), device_ids.data_ptr<std::int64_t>(), n,
                                       policy_->host_k.data_ptr<std::int64_t>(),
                                       policy_->host_v.data_ptr<std::int64_t>(), arena.stride(0) * element,
-                                      skipped, staged.ids.data_ptr<std::int64_t>(), staged.k.data_ptr(),
+                                      ordered_, staged.ids.data_ptr<std::int64_t>(), staged.k.data_ptr(),
                                       staged.v.data_ptr(), kv_heads, block * dim * element, streams_->copy.stream()))
     staged_ = std::move(staged);
 #endif

@@ -118,13 +118,11 @@ class BlockStore {
   struct Staged {
     at::Tensor ids, k, v;
   } staged_;
-  // CUDA, once the store stages: copies to host memory run on a stream of their own (see
-  // flush_pending). The blocks [first, first + count) went there since the copy stream last
-  // waited for that stream; wait_for_flushes() makes it wait (before a gather).
-  bool split_flush_ = false;
-  struct IdRange {
-    std::int64_t first = 0, count = 0;
-  } unwaited_;
+  // CUDA: blocks below flushed_ have their copies to host memory queued; the copy stream's work
+  // is ordered after those of the blocks below ordered_. Once the store stages, the copies run
+  // on a stream of their own (see flush_pending), and wait_for_flushes() orders the copy stream
+  // after them (before a gather); staging leaves out the blocks from ordered_ on.
+  std::int64_t flushed_ = 0, ordered_ = 0;
   void wait_for_flushes();
   // The policy's arrays, on the device that runs the policy (the memory's device).
   struct Policy;

@@ -13,21 +13,6 @@
 
 namespace qread::model {
 
-namespace {
-// fused_window_attention_received by tensor ops, for CPU tensors: the fused attention path runs
-// on the CPU only in tests (compat::set_reference_flash_on_cpu), which check its logic there.
-at::Tensor window_attention_received_cpu(const at::Tensor& logits, const at::Tensor& lse, std::int64_t offset,
-                                         std::int64_t window, double scale, const at::Tensor& add_into) {
-  const std::int64_t heads = logits.size(0), queries = logits.size(1), keys = logits.size(2);
-  auto opts = at::TensorOptions().dtype(at::kLong);
-  auto d = at::arange(queries, opts).unsqueeze(1) - at::arange(keys, opts).unsqueeze(0) + offset;
-  auto sums = at::exp(logits.to(at::kFloat) * scale - lse.reshape({heads, queries, 1}))
-                  .masked_fill((d >= 0).logical_and(d < window).logical_not(), 0)
-                  .sum(1);
-  return add_into.defined() ? add_into.add_(sums) : sums;
-}
-}  // namespace
-
 #ifdef QREAD_WITH_CUDA
 namespace {
 bool element_type(at::ScalarType t, kernels::ElementType& out) {
@@ -99,7 +84,6 @@ std::pair<at::Tensor, at::Tensor> fused_merge_attention(const at::Tensor& out_a,
 
 at::Tensor fused_window_attention_received(const at::Tensor& logits, const at::Tensor& lse, std::int64_t offset,
                                            std::int64_t window, double scale, const at::Tensor& add_into) {
-  if (logits.is_cpu()) return window_attention_received_cpu(logits, lse, offset, window, scale, add_into);
   kernels::ElementType type;
   if (!logits.is_cuda() || logits.dim() != 3 || !logits.is_contiguous() || !element_type(logits.scalar_type(), type) ||
       lse.scalar_type() != at::kFloat || !lse.is_contiguous() || lse.numel() != logits.size(0) * logits.size(1) ||
@@ -150,9 +134,9 @@ std::pair<at::Tensor, at::Tensor> fused_merge_attention(const at::Tensor&, const
                                                         const at::Tensor&) {
   return {};
 }
-at::Tensor fused_window_attention_received(const at::Tensor& logits, const at::Tensor& lse, std::int64_t offset,
-                                           std::int64_t window, double scale, const at::Tensor& add_into) {
-  return logits.is_cpu() ? window_attention_received_cpu(logits, lse, offset, window, scale, add_into) : at::Tensor();
+at::Tensor fused_window_attention_received(const at::Tensor&, const at::Tensor&, std::int64_t, std::int64_t, double,
+                                           const at::Tensor&) {
+  return {};
 }
 #endif
 

@@ -26,7 +26,7 @@ std::pair<at::Tensor, at::Tensor> fused_merge_attention(const at::Tensor& out_a,
 // contiguous (unscaled q.k), lse float with H * Tq elements (the queries' final log-sum-exps of
 // their scaled scores); query i sees key j when 0 <= i - j + offset < window. Returns float [H, Tk];
 // with `add_into` (float [H, Tk], stride(1) == 1, on the device), adds the sums to it instead and
-// returns it. On the CPU, the same by tensor ops.
+// returns it.
 at::Tensor fused_window_attention_received(const at::Tensor& logits, const at::Tensor& lse, std::int64_t offset,
                                            std::int64_t window, double scale, const at::Tensor& add_into = {});
 // Block choice (memory::select_blocks) in two kernels: repr [n, Hq * D] with rows contiguous,

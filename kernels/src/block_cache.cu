@@ -526,14 +526,14 @@ void block_cache_retrieve_cuda(BlockCacheState state, const std::int64_t* ids, s
 
 bool block_cache_stage_cuda(BlockCacheState state, const std::int64_t* ids, std::int64_t n,
                             const std::int64_t* host_k, const std::int64_t* host_v, std::int64_t host_head_bytes,
-                            PendingBlocks skipped, std::int64_t* staged, void* stage_k, void* stage_v,
+                            std::int64_t ready, std::int64_t* staged, void* stage_k, void* stage_v,
                             std::int64_t heads, std::int64_t row_bytes, void* stream) {
   if (n <= 0) return true;
   if (2 * n * heads > kMaxNarrowRows || row_bytes % 16 != 0 || host_head_bytes % 16 != 0 || !aligned(stage_k) ||
       !aligned(stage_v))
     return false;
   const int blocks = narrow_copy_blocks() > 0 ? narrow_copy_blocks() : 8;
-  const StageArgs args{ids, n, state.block_slot, host_k, host_v, host_head_bytes, skipped, staged,
+  const StageArgs args{ids, n, state.block_slot, host_k, host_v, host_head_bytes, ready, staged,
                        static_cast<char*>(stage_k), static_cast<char*>(stage_v), heads, row_bytes};
   stage_kernel<<<narrow_grid(2 * n * heads * (row_bytes / 16), blocks), kNarrowThreads, 0,
                  static_cast<cudaStream_t>(stream)>>>(args);

@@ -112,16 +112,16 @@ void block_cache_retrieve_cuda(BlockCacheState state, const std::int64_t* ids, s
                                StagedBlocks staged, void* cache_k, void* cache_v, void* out_k, void* out_v,
                                std::int64_t heads, std::int64_t row_bytes, void* stream);
 // Copies ahead of a retrieval, on `stream`: of ids (int64 [n] on the device, each below the
-// tables' size), the blocks that are neither in the cache (state.block_slot) nor in `skipped`
-// (only its range counts) go from host memory to stage_k / stage_v (entry i's head h at + (i *
-// heads + h) * row_bytes), and staged[i] (device int64 [n]) is ids[i] for them and -1 for the
-// others. A retrieval queued after it on the same stream, given {staged, n, stage_k, stage_v},
+// tables' size), the blocks below `ready` (whose copies to host memory `stream` follows) that are
+// not in the cache (state.block_slot) go from host memory to stage_k / stage_v (entry i's head h
+// at + (i * heads + h) * row_bytes), and staged[i] (device int64 [n]) is ids[i] for them and -1
+// for the others. A retrieval queued after it on the same stream, given {staged, n, stage_k, stage_v},
 // reads those of its misses from there.
 // Returns false, queuing nothing, where the addresses are not 16-byte aligned or there are more
 // than 512 rows (2 * n * heads).
 bool block_cache_stage_cuda(BlockCacheState state, const std::int64_t* ids, std::int64_t n,
                             const std::int64_t* host_k, const std::int64_t* host_v, std::int64_t host_head_bytes,
-                            PendingBlocks skipped, std::int64_t* staged, void* stage_k, void* stage_v,
+                            std::int64_t ready, std::int64_t* staged, void* stage_k, void* stage_v,
                             std::int64_t heads, std::int64_t row_bytes, void* stream);
 // block_cache_add_scores on device-resident state, ids and attention (float [n]).
 void block_cache_add_scores_cuda(BlockCacheState state, const std::int64_t* ids, std::int64_t n,

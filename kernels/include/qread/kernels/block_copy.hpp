@@ -96,9 +96,9 @@ QREAD_COPY_HOST_DEVICE inline RowCopy gather_row(const GatherArgs& a, std::int64
   return {src, dst, cached};
 }
 
-// Copying ahead: of blocks ids[0, n), those neither cached (block_slot[id] >= 0) nor in
-// `skipped` go from host memory to entry i of stage_k / stage_v (head h at + (i * heads + h) *
-// row_bytes), and staged[i] says which (the id, or -1).
+// Copying ahead: of blocks ids[0, n), those below `ready` (whose host copies the stream is
+// ordered after) and not cached (block_slot[id] >= 0) go from host memory to entry i of stage_k /
+// stage_v (head h at + (i * heads + h) * row_bytes), and staged[i] says which (the id, or -1).
 struct StageArgs {
   const std::int64_t* ids;
   std::int64_t n;
@@ -106,7 +106,7 @@ struct StageArgs {
   const std::int64_t* host_k;
   const std::int64_t* host_v;
   std::int64_t host_head_bytes;
-  PendingBlocks skipped;
+  std::int64_t ready;
   std::int64_t* staged;
   char *stage_k, *stage_v;
   std::int64_t heads, row_bytes;
@@ -114,7 +114,7 @@ struct StageArgs {
 
 QREAD_COPY_HOST_DEVICE inline bool stage_wanted(const StageArgs& a, std::int64_t i) {
   const std::int64_t id = a.ids[i];
-  return a.block_slot[id] < 0 && !(id >= a.skipped.first && id < a.skipped.first + a.skipped.count);
+  return id < a.ready && a.block_slot[id] < 0;
 }
 
 QREAD_COPY_HOST_DEVICE inline RowCopy stage_row(const StageArgs& a, std::int64_t r) {
