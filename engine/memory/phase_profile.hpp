@@ -8,6 +8,9 @@
 // costs it, without serialising anything. Beside it, the host's time in the phase (without the
 // profile's own event calls): a phase whose device time is about its host time, or less, and
 // has little device work of its own, most likely kept the device waiting for the host.
+// QREAD_PROFILE=ops sums the host time of the ATen operators called in each phase (the
+// outermost ones: what they call is inside them), by phase and operator, besides the phases'
+// host times: where the host's time per phase goes.
 #pragma once
 
 namespace qread::memory {
@@ -23,6 +26,7 @@ class PhaseScope {
   const char* name_;
   double start_ = 0;
   void* begin_event_ = nullptr;  // gpu mode
+  const char* outer_ = nullptr;  // ops mode: the phase this one is inside
 };
 
 }  // namespace qread::memory
