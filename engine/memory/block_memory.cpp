@@ -135,11 +135,6 @@ at::Tensor select_blocks(const at::Tensor& repr, const at::Tensor& query, const 
                          std::int64_t k, bool kernel) {
   if (kernel)
     if (auto ids = model::fused_select_blocks(repr, query, question, weight, k); ids.defined()) return ids;
-  if (query.dim() == 3) {
-    std::vector<at::Tensor> each;
-    for (std::int64_t i = 0; i < query.size(0); ++i) each.push_back(select_blocks(repr, query[i], question, weight, k, false));
-    return at::stack(each);
-  }
   auto scores = at::matmul(repr, query.reshape({-1}).to(repr.scalar_type()));
   if (question.defined()) scores = scores + weight * at::matmul(repr, question);
   // In ascending order, as the reference keeps them; they stay on the device (no waiting).
@@ -178,7 +173,7 @@ void BlockMemory::reset() {
   store_.clear();
   for (auto* rows : {&local_k_, &local_v_, &rest_k_, &rest_v_, &rest_score_}) *rows = GrowingRows(rows->dim);
   init_k_ = init_v_ = repr_ = question_ = local_mask_ = at::Tensor();
-  rest_begin_ = rest_end_ = rest_origin_ = length_ = fused_blocks_ = chunk_local_blocks_ = 0;
+  rest_begin_ = rest_end_ = rest_origin_ = length_ = fused_blocks_ = 0;
   init_full_ = false;
   retrievals_.clear();
   pending_.clear();
@@ -227,24 +222,6 @@ at::Tensor BlockMemory::attend(const at::Tensor& q, const at::Tensor& k, const a
   // Global queries all sit at the one angle of position n_local - 1.
   const auto global_q = rope_.apply_one(q, n_local - 1);
   const auto mean_queries = execution_block_means(global_q, exc);
-  // Where flash attention applies (CUDA), the local window of every execution block comes from
-  // one flash call over the chunk (a sliding window): per execution block the calls were 2.5
-  // times slower in all.
-  // QREAD_CHUNK_LOCAL=1 (off by default until measured). The chunk's queries and keys are rotated
-  // at their positions in local_k_, not relative to each window: attention depends only on
-  // their differences.
-  static const bool chunk_local = switch_from_env("QREAD_CHUNK_LOCAL", false);
-  // QREAD_PREFETCH=1 (off by default until measured): the blocks the next execution block would
-  // choose among those there now are chosen with this one's, and those not cached are copied
-  // ahead on the store's copy stream.
-  static const bool prefetch = switch_from_env("QREAD_PREFETCH", false);
-  std::optional<LocalWindow> chunk;  // the whole chunk's, when made
-  if (chunk_local && compat::fused_attention() && config_.cache_strategy != CacheStrategy::lru_s) {
-    setup_scope.emplace("blocks: chunk local");
-    auto rq = rope_.apply(q, kv_length - t), rk = rope_.apply(local_k, 0);
-    if (auto r = compat::flash_attention(rq, rk, local_v, true, n_local, 1.0 / std::sqrt(double(dim_))))
-      chunk = LocalWindow{rq, rk, r};
-  }
   setup_scope.reset();
 
   std::vector<at::Tensor> outputs;
@@ -253,18 +230,9 @@ at::Tensor BlockMemory::attend(const at::Tensor& q, const at::Tensor& k, const a
     const std::int64_t kv_st = std::max<std::int64_t>(kv_length + st - t - n_local, 0);
     const std::int64_t kv_ed = kv_length + ed - t;
     retrievals_.push_back({length_ + st, {}});
-    std::optional<LocalWindow> window;
-    if (chunk) {
-      ++chunk_local_blocks_;
-      window = LocalWindow{chunk->q.narrow(2, st, ed - st), chunk->k.narrow(2, kv_st, kv_ed - kv_st),
-                           std::pair{chunk->flash->first.narrow(2, st, ed - st),
-                                     chunk->flash->second.narrow(2, st, ed - st).contiguous()}};
-    }
-    const bool ahead = prefetch && ed < t;
     auto [out, local_score] = attend_execution_block(
         q.narrow(2, st, ed - st), local_k.narrow(2, kv_st, kv_ed - kv_st), local_v.narrow(2, kv_st, kv_ed - kv_st),
-        global_q.narrow(2, st, ed - st), ahead ? mean_queries.narrow(0, st / exc, 2) : mean_queries[st / exc],
-        std::move(window));
+        global_q.narrow(2, st, ed - st), mean_queries[st / exc]);
     outputs.push_back(out);
     PhaseScope absorb_scope("blocks: absorb");
     absorb(ed - st, local_score, global_q);
@@ -302,18 +270,15 @@ std::pair<at::Tensor, at::Tensor> BlockMemory::attend_execution_block(const at::
                                                                       const at::Tensor& local_k,
                                                                       const at::Tensor& local_v,
                                                                       const at::Tensor& global_q,
-                                                                      const at::Tensor& mean_query,
-                                                                      std::optional<LocalWindow> window) {
+                                                                      const at::Tensor& mean_query) {
   const std::int64_t len_q = q.size(2), len_k = local_k.size(2), n_local = config_.n_local;
   // The blocks to retrieve first: on CUDA their copies then run on the store's copy stream while
   // this stream does the local window's work.
   std::optional<PhaseScope> scope(std::in_place, "blocks: select");
-  const auto selected = store_.size() == 0
-                            ? at::Tensor()
-                            : select_blocks(representative_keys(), mean_query, query_aware_ ? question_ : at::Tensor(),
-                                            config_.question_weight, config_.topk);
-  const bool ahead = selected.defined() && selected.dim() == 2;  // this execution block's and the next one's
-  const auto ids = ahead ? selected[0] : selected;
+  const auto ids = store_.size() == 0
+                       ? at::Tensor()
+                       : select_blocks(representative_keys(), mean_query,
+                                       query_aware_ ? question_ : at::Tensor(), config_.question_weight, config_.topk);
   const std::int64_t chosen = ids.defined() ? ids.numel() : 0;
   if (chosen > 0) {
     // Ids are read back only when someone asks for the retrievals (no waiting per block).
@@ -322,13 +287,11 @@ std::pair<at::Tensor, at::Tensor> BlockMemory::attend_execution_block(const at::
   }
   scope.emplace("blocks: retrieve");
   auto [block_k, block_v] = store_.retrieve(ids);
-  if (ahead) store_.prefetch(selected[1]);
 
   // Stage 1: the local window, rotated by relative position inside it. Execution blocks after
   // the first ones share one shape: its mask is made once per layer.
   scope.emplace("blocks: local stage");
-  if (!window) window = LocalWindow{rope_.apply(q, len_k - len_q), rope_.apply(local_k, 0), std::nullopt};
-  auto& [local_q, local_kr, local] = *window;
+  const auto local_q = rope_.apply(q, len_k - len_q), local_kr = rope_.apply(local_k, 0);
   if (!local_mask_.defined() || local_mask_.size(0) != len_q || local_mask_.size(1) != len_k)
     local_mask_ = window_mask(len_q, len_k, len_k - len_q, n_local, q.device());
 
@@ -354,8 +317,7 @@ std::pair<at::Tensor, at::Tensor> BlockMemory::attend_execution_block(const at::
   // that is, query i sees global key j when j <= i + visible_shift.
   const std::int64_t visible_shift = rest_k_.length + rest_offset - n_local;
   scope.emplace("blocks: fused stages");
-  if (auto fused = fused_execution_block(local_q, local_kr, local_v, global_q, global_keys, global_kv, visible_shift,
-                                         std::move(local)))
+  if (auto fused = fused_execution_block(local_q, local_kr, local_v, global_q, global_keys, global_kv, visible_shift))
     return *fused;
 
   scope.emplace("blocks: explicit stages");
@@ -384,7 +346,7 @@ std::pair<at::Tensor, at::Tensor> BlockMemory::attend_execution_block(const at::
 std::optional<std::pair<at::Tensor, at::Tensor>> BlockMemory::fused_execution_block(
     const at::Tensor& local_q, const at::Tensor& local_k, const at::Tensor& local_v, const at::Tensor& global_q,
     std::int64_t keys, const std::function<std::pair<at::Tensor, at::Tensor>()>& global_kv,
-    std::int64_t visible_shift, std::optional<std::pair<at::Tensor, at::Tensor>> local) {
+    std::int64_t visible_shift) {
   // Both stages by flash attention, merged by their log-sum-exps; the local window's attention
   // per key (for representative keys) from the merged normaliser. The global stage's mask
   // (j <= i + visible_shift) is flash's end-aligned causal mask when visible_shift = Tk - Tq,
@@ -398,7 +360,7 @@ std::optional<std::pair<at::Tensor, at::Tensor>> BlockMemory::fused_execution_bl
   const double scale = 1.0 / std::sqrt(double(dim_));
   const std::int64_t group = heads_ / kv_heads_;
   at::Tensor logits;
-  std::optional<std::pair<at::Tensor, at::Tensor>> global;
+  std::optional<std::pair<at::Tensor, at::Tensor>> local, global;
   // The window logits, then the global stage (which waits for the store's gather).
   auto logits_and_global = [&] {
     std::optional<PhaseScope> scope(std::in_place, "fused: window logits");
@@ -416,7 +378,7 @@ std::optional<std::pair<at::Tensor, at::Tensor>> BlockMemory::fused_execution_bl
   };
   auto local_flash = [&] {
     PhaseScope scope("fused: local flash");
-    if (!local) local = compat::flash_attention(local_q, local_k, local_v, true, config_.n_local, scale);
+    local = compat::flash_attention(local_q, local_k, local_v, true, config_.n_local, scale);
   };
 #ifdef QREAD_WITH_CUDA
   static const bool side_stream = switch_from_env("QREAD_SIDE_STREAM", true);  // EXPERIMENT switch

@@ -48,8 +48,7 @@ at::Tensor execution_block_means(const at::Tensor& queries, std::int64_t exc);
 // that score highest against the execution block's mean query (float [Hq, D], one row of
 // execution_block_means) plus `weight` times the question vector ([Hq * D]; undefined for
 // InfLLM), ascending, int64 on repr's device. On CUDA two kernels (scores in float, ties to the
-// lower id); kernel = false forces the reference's tensor ops (scores in repr's type). A query of
-// [m, Hq, D] makes m selections: ids [m, min(k, n)].
+// lower id); kernel = false forces the reference's tensor ops (scores in repr's type).
 at::Tensor select_blocks(const at::Tensor& repr, const at::Tensor& query, const at::Tensor& question, double weight,
                          std::int64_t k, bool kernel = true);
 
@@ -73,8 +72,6 @@ class BlockMemory : public ContextMemory {
   }
   // Execution blocks attended by flash attention (fused_execution_block) since the last reset.
   std::int64_t fused_blocks() const { return fused_blocks_; }
-  // Execution blocks whose local window came from the chunk's one flash call (QREAD_CHUNK_LOCAL).
-  std::int64_t chunk_local_blocks() const { return chunk_local_blocks_; }
   // The question vector, [Hq * D], once set; undefined before.
   const at::Tensor& question_vector() const { return question_; }
   // Representative keys of all blocks, [blocks, Hq * D].
@@ -86,25 +83,17 @@ class BlockMemory : public ContextMemory {
  private:
   // The output for one execution block and the local attention its window keys received (or
   // nothing where it added that to their running scores itself);
-  // mean_query: the execution block's row of execution_block_means, or its row and the next
-  // (the next one's blocks are then prefetched).
-  // The local window's queries and keys rotated, and its flash result where made: the
-  // execution block's part of the chunk's (QREAD_CHUNK_LOCAL), else rotated here.
-  struct LocalWindow {
-    at::Tensor q, k;
-    std::optional<std::pair<at::Tensor, at::Tensor>> flash;  // {out, lse}
-  };
+  // mean_query: the execution block's row of execution_block_means.
   std::pair<at::Tensor, at::Tensor> attend_execution_block(const at::Tensor& q, const at::Tensor& local_k,
                                                            const at::Tensor& local_v, const at::Tensor& global_q,
-                                                           const at::Tensor& mean_query,
-                                                           std::optional<LocalWindow> window);
+                                                           const at::Tensor& mean_query);
   // The same by flash attention (CUDA), when it applies; nothing otherwise. global_kv makes the
-  // global stage's `keys` keys and values (waiting for the retrieval); it is called only once
-  // the local window's work is queued.
+  // global stage's `keys` keys and values (waiting for the retrieval); on CUDA it runs on a
+  // second stream, beside the local window's flash.
   std::optional<std::pair<at::Tensor, at::Tensor>> fused_execution_block(
       const at::Tensor& local_q, const at::Tensor& local_k, const at::Tensor& local_v, const at::Tensor& global_q,
       std::int64_t keys, const std::function<std::pair<at::Tensor, at::Tensor>()>& global_kv,
-      std::int64_t visible_shift, std::optional<std::pair<at::Tensor, at::Tensor>> local);
+      std::int64_t visible_shift);
   // The running scores ([Hq, n], a view of rest_score_) of the last n of an execution block's
   // window_keys window keys that it scores: n = min(window_keys, exec_length + n_local).
   at::Tensor window_scores(std::int64_t exec_length, std::int64_t window_keys);
@@ -150,7 +139,7 @@ class BlockMemory : public ContextMemory {
   at::Tensor repr_;                      // [capacity, Hq * D]; rows [0, blocks) valid
   at::Tensor question_;                  // [Hq * D]
   at::Tensor local_mask_;                // the last local window mask (it depends on the shape only)
-  std::int64_t length_ = 0, fused_blocks_ = 0, chunk_local_blocks_ = 0;
+  std::int64_t length_ = 0, fused_blocks_ = 0;
   std::vector<Retrieval> retrievals_;
   std::vector<at::Tensor> pending_;  // ids not read back yet, for the last retrievals' -1 entries
 };

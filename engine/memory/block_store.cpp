@@ -131,23 +131,19 @@ void release_pinned_arenas() {
 
 #ifdef QREAD_WITH_CUDA
 struct BlockStore::Streams {
-  // copy: the policy, gathers, staging and (until out is made) the copies to host memory; out,
-  // made when the store first stages: the copies to host memory, beside the staging.
   c10::cuda::CUDAStream copy;
-  std::optional<c10::cuda::CUDAStream> out;
-  cudaEvent_t to_copy = nullptr, to_current = nullptr, flushed = nullptr;
+  cudaEvent_t to_copy = nullptr, to_current = nullptr;
   explicit Streams(c10::DeviceIndex device) : copy(c10::cuda::getStreamFromPool(false, device)) {
-    for (auto* event : {&to_copy, &to_current, &flushed}) cudaEventCreateWithFlags(event, cudaEventDisableTiming);
+    cudaEventCreateWithFlags(&to_copy, cudaEventDisableTiming);
+    cudaEventCreateWithFlags(&to_current, cudaEventDisableTiming);
   }
   ~Streams() {
-    for (auto event : {to_copy, to_current, flushed}) cudaEventDestroy(event);
+    cudaEventDestroy(to_copy);
+    cudaEventDestroy(to_current);
   }
-  // A tensor made on the current stream and used on `stream`: the allocator must not hand its
-  // memory out again before that stream is done with it.
-  static void uses(const at::Tensor& t, const c10::cuda::CUDAStream& stream) {
-    c10::cuda::CUDACachingAllocator::recordStream(t.storage().data_ptr(), stream);
-  }
-  void uses(const at::Tensor& t) const { uses(t, copy); }
+  // A tensor made on the current stream and used on the copy stream: the allocator must not
+  // hand its memory out again before the copy stream is done with it.
+  void uses(const at::Tensor& t) const { c10::cuda::CUDACachingAllocator::recordStream(t.storage().data_ptr(), copy); }
 };
 #else
 struct BlockStore::Streams {};
@@ -224,8 +220,6 @@ void BlockStore::clear() {
   wait_for_device();
   prefetch_.reset();
   pending_ = Pending{};
-  staged_ = Staged{};
-  flushed_ = ordered_ = 0;
   starts_.clear();
   arenas_k_.clear();
   arenas_v_.clear();
@@ -350,26 +344,17 @@ void BlockStore::flush_pending() {
   // One strided copy per tensor and arena, straight from the device layout, by a kernel writing
   // to the arena's device address (a cudaMemcpy2DAsync would wait while the helper thread
   // page-locks the next arena), on the copy stream (the caller has ordered it after the work
-  // that made the blocks, and recorded to_copy there). Once the store stages, on the out stream
-  // after to_copy: PCIe carries these writes beside the staging's reads; the copy stream waits
-  // for them before its next gather, and staging leaves these blocks out until then.
-  const bool split = streams_->out.has_value();
-  const auto& stream = split ? *streams_->out : streams_->copy;
-  if (split) cudaStreamWaitEvent(stream.stream(), streams_->to_copy, 0);
-  Streams::uses(pending_.k, stream);
-  Streams::uses(pending_.v, stream);
+  // that made the blocks).
+  streams_->uses(pending_.k);
+  streams_->uses(pending_.v);
   const std::int64_t element = std::int64_t(pending_.k.element_size()), dim = pending_.k.size(2);
-  c10::cuda::CUDAStreamGuard on_stream(stream);
+  c10::cuda::CUDAStreamGuard on_copy_stream(streams_->copy);
   PhaseScope scope("store: copies to host");
   for (const auto& c : pending_.copies)
     for (auto [address, rows] : {std::pair{c.k_address, &pending_.k}, std::pair{c.v_address, &pending_.v}})
       kernels::copy_rows_cuda(reinterpret_cast<void*>(address), c.pitch, rows->narrow(1, c.row, c.rows).data_ptr(),
-                              rows->stride(0) * element, c.rows * dim * element, rows->size(0), stream.stream());
-  flushed_ = pending_.first + pending_blocks().count;
-  if (split)
-    cudaEventRecord(streams_->flushed, stream.stream());
-  else
-    ordered_ = flushed_;
+                              rows->stride(0) * element, c.rows * dim * element, rows->size(0),
+                              streams_->copy.stream());
 #endif
   pending_ = Pending{};
 }
@@ -441,15 +426,15 @@ std::pair<at::Tensor, at::Tensor> BlockStore::retrieve(const at::Tensor& ids) {
   auto device_ids = ids.to(device_, at::kLong).contiguous();
   // The last blocks added are read from the device: their copy to host memory is queued after
   // this retrieval, off its path.
-  const auto pending = pending_blocks();
-  kernels::StagedBlocks staged;
-  if (staged_.ids.defined())
-    staged = {staged_.ids.data_ptr<std::int64_t>(), staged_.ids.numel(), staged_.k.data_ptr(), staged_.v.data_ptr()};
+  kernels::PendingBlocks pending;
+  if (!pending_.copies.empty()) {
+    pending = {pending_.first, pending_.k.size(1) / block, pending_.k.data_ptr(), pending_.v.data_ptr(),
+               pending_.k.stride(0) * element};
+  }
   auto out_k = at::empty({1, kv_heads, n * block, dim}, cache_k_.options());
   auto out_v = at::empty_like(out_k);
   after_current_stream();
   streams_->uses(device_ids);
-  wait_for_flushes();  // misses among the blocks copied to host on the out stream are read from there
   {
     c10::cuda::CUDAStreamGuard on_copy_stream(streams_->copy);  // scratch from the copy stream's memory
     PhaseScope scope("store: policy and gather");  // QREAD_PROFILE=gpu: the copy stream's time for it
@@ -459,62 +444,14 @@ std::pair<at::Tensor, at::Tensor> BlockStore::retrieve(const at::Tensor& ids) {
                                        slot.data_ptr<std::int64_t>(), missed.data_ptr<std::uint8_t>(),
                                        policy_->host_k.data_ptr<std::int64_t>(),
                                        policy_->host_v.data_ptr<std::int64_t>(),
-                                       arena.stride(0) * element, pending, staged, cache_k_.data_ptr(),
-                                       cache_v_.data_ptr(),
+                                       arena.stride(0) * element, pending, cache_k_.data_ptr(), cache_v_.data_ptr(),
                                        out_k.data_ptr(), out_v.data_ptr(), kv_heads, block * dim * element,
                                        streams_->copy.stream());
   }
-  // Dropped, its memory goes back to the copy stream's pool, reused only by work queued after.
-  staged_ = Staged{};
   flush_pending();  // the copy stream already waits for the current stream's work (above)
   return {out_k, out_v};
 #else
   throw Error("block store: a CUDA device without a CUDA build");
-#endif
-}
-
-void BlockStore::wait_for_flushes() {
-#ifdef QREAD_WITH_CUDA
-  if (ordered_ == flushed_) return;
-  cudaStreamWaitEvent(streams_->copy.stream(), streams_->flushed, 0);
-  ordered_ = flushed_;
-#endif
-}
-
-#ifdef QREAD_WITH_CUDA
-kernels::PendingBlocks BlockStore::pending_blocks() const {
-  if (pending_.copies.empty()) return {};
-  const std::int64_t element = std::int64_t(pending_.k.element_size());
-  const std::int64_t block = arenas_k_.front().size(1) / kArenaBlocks;
-  return {pending_.first, pending_.k.size(1) / block, pending_.k.data_ptr(), pending_.v.data_ptr(),
-          pending_.k.stride(0) * element};
-}
-#endif
-
-void BlockStore::prefetch(const at::Tensor& ids) {
-  staged_ = Staged{};
-  const std::int64_t n = ids.defined() ? ids.numel() : 0;
-  if (!on_device_ || n == 0 || arenas_k_.empty()) return;
-#ifdef QREAD_WITH_CUDA
-  const at::Tensor& arena = arenas_k_.front();
-  const std::int64_t kv_heads = arena.size(0), block = arena.size(1) / kArenaBlocks, dim = arena.size(2);
-  const auto element = std::int64_t(arena.element_size());
-  if (!streams_->out) streams_->out = c10::cuda::getStreamFromPool(false, device_.index());
-  auto device_ids = ids.to(device_, at::kLong).contiguous();
-  after_current_stream();
-  streams_->uses(device_ids);
-  c10::cuda::CUDAStreamGuard on_copy_stream(streams_->copy);  // the staging area from the copy stream's memory
-  PhaseScope scope("store: prefetch");
-  Staged staged;
-  staged.ids = at::empty({n}, device_ids.options());
-  staged.k = at::empty({n, kv_heads, block, dim}, arena.options().device(device_).pinned_memory(false));
-  staged.v = at::empty_like(staged.k);
-  if (kernels::block_cache_stage_cuda(policy_->state(), device_ids.data_ptr<std::int64_t>(), n,
-                                      policy_->host_k.data_ptr<std::int64_t>(),
-                                      policy_->host_v.data_ptr<std::int64_t>(), arena.stride(0) * element,
-                                      ordered_, staged.ids.data_ptr<std::int64_t>(), staged.k.data_ptr(),
-                                      staged.v.data_ptr(), kv_heads, block * dim * element, streams_->copy.stream()))
-    staged_ = std::move(staged);
 #endif
 }
 

@@ -16,10 +16,6 @@
 #include <utility>
 #include <vector>
 
-namespace qread::kernels {
-struct PendingBlocks;
-}
-
 namespace qread::memory {
 
 struct MemoryCounters {
@@ -56,11 +52,6 @@ class BlockStore {
   // returned. (The vector form returns it ready.)
   std::pair<at::Tensor, at::Tensor> retrieve(const at::Tensor& ids);
   std::pair<at::Tensor, at::Tensor> retrieve(const std::vector<std::int64_t>& ids);
-  // A hint that blocks `ids` (int64 [n] on the device, below size()) come next: on CUDA those
-  // not in the cache are copied from host memory to a staging area on the copy stream, and the
-  // next retrieval reads its misses among them from there, without waiting on the host. On a
-  // CPU store, a no-op.
-  void prefetch(const at::Tensor& ids);
   // The current stream waits for the store's work queued so far (nothing on the CPU).
   void ready() const;
   // Starts making the first host arena for blocks of `block` tokens shaped as `like` ([1, Hkv,
@@ -112,18 +103,6 @@ class BlockStore {
     std::vector<Copy> copies;
   } pending_;
   void flush_pending();  // queues the copies; the copy stream must already follow their source
-  kernels::PendingBlocks pending_blocks() const;  // CUDA: the last blocks added, for a kernel reading them
-  // CUDA: the last prefetch, for the next retrieval (which drops it): entry i of k and v
-  // ([n, Hkv, block_size, D]) holds block ids[i] where ids[i] >= 0. Made on the copy stream.
-  struct Staged {
-    at::Tensor ids, k, v;
-  } staged_;
-  // CUDA: blocks below flushed_ have their copies to host memory queued; the copy stream's work
-  // is ordered after those of the blocks below ordered_. Once the store stages, the copies run
-  // on a stream of their own (see flush_pending), and wait_for_flushes() orders the copy stream
-  // after them (before a gather); staging leaves out the blocks from ordered_ on.
-  std::int64_t flushed_ = 0, ordered_ = 0;
-  void wait_for_flushes();
   // The policy's arrays, on the device that runs the policy (the memory's device).
   struct Policy;
   std::unique_ptr<Policy> policy_;

@@ -103,22 +103,18 @@ at::Tensor fused_select_blocks(const at::Tensor& repr, const at::Tensor& query, 
                                double weight, std::int64_t k) {
   kernels::ElementType type;
   const std::int64_t n = repr.size(0);
-  const bool many = query.dim() == 3;  // [m, Hq, D]: m selections at once
-  const auto heads = query.size(-2), dim = query.size(-1), queries = many ? query.size(0) : 1;
   if (!repr.is_cuda() || repr.dim() != 2 || repr.stride(1) != 1 || repr.stride(0) != repr.size(1) ||
-      !element_type(repr.scalar_type(), type) || query.scalar_type() != at::kFloat || query.dim() < 2 ||
-      query.dim() > 3 || query.stride(-1) != 1 || heads * dim != repr.size(1) || k > 1024 ||
+      !element_type(repr.scalar_type(), type) || query.scalar_type() != at::kFloat || query.dim() != 2 ||
+      query.stride(1) != 1 || query.numel() != repr.size(1) || k > 1024 ||
       (question.defined() &&
        (!question.is_contiguous() || question.scalar_type() != repr.scalar_type() || question.numel() != repr.size(1))))
     return {};
-  const std::int64_t chosen = std::min(k, n);
-  auto ids = many ? at::empty({queries, chosen}, repr.options().dtype(at::kLong))
-                  : at::empty({chosen}, repr.options().dtype(at::kLong));
-  auto scratch = at::empty({queries * n}, repr.options().dtype(at::kFloat));
-  kernels::select_blocks_cuda(repr.data_ptr(), n, heads, dim, query.data_ptr<float>(), query.stride(-2),
-                              question.defined() ? question.data_ptr() : nullptr, float(weight), k,
+  auto ids = at::empty({std::min(k, n)}, repr.options().dtype(at::kLong));
+  auto scratch = at::empty({n}, repr.options().dtype(at::kFloat));
+  kernels::select_blocks_cuda(repr.data_ptr(), n, query.size(0), query.size(1), query.data_ptr<float>(),
+                              query.stride(0), question.defined() ? question.data_ptr() : nullptr, float(weight), k,
                               scratch.data_ptr<float>(), ids.data_ptr<std::int64_t>(), type,
-                              c10::cuda::getCurrentCUDAStream().stream(), queries, many ? query.stride(0) : 0);
+                              c10::cuda::getCurrentCUDAStream().stream());
   return ids;
 }
 #else

@@ -1,14 +1,12 @@
 // Kernel timings, one JSON object per line: the RMSNorm CPU reference always; with QREAD_CUDA and
 // a GPU, the RMSNorm kernel, block selection (select_blocks_cuda) at the Llama-3-8B shape, and the
-// copy kernel between page-locked host memory and the device (copy_rows_cuda, as many thread
-// blocks as QREAD_COPY_CTAS says: run it with several values to compare).
+// copy kernel between page-locked host memory and the device (copy_rows_cuda).
 #include "qread/kernels/block_cache.hpp"
 #include "qread/kernels/rms_norm.hpp"
 
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <random>
 #include <vector>
 
@@ -143,15 +141,13 @@ int main() {
   if (devices > 0) {
     // A retrieval's worth (8 blocks of 8 heads x 128 tokens x 128, bf16, keys and values: 128 rows
     // of 32 KB) and a decode step's 32 of them at once.
-    const char* blocks = std::getenv("QREAD_COPY_CTAS");
     for (std::int64_t rows : {128, 4096})
       for (bool to_device : {true, false}) {
         const std::int64_t width = 32768;
         const double us = bench_copy(rows, width, to_device);
-        std::printf("{\"kernel\":\"copy_rows_cuda\",\"direction\":\"%s\",\"bytes\":%lld,\"copy_ctas\":\"%s\","
-                    "\"us\":%.2f,\"GBps\":%.1f}\n",
-                    to_device ? "host to device" : "device to host", static_cast<long long>(rows * width),
-                    blocks ? blocks : "0", us, double(rows * width) / (us * 1e3));
+        std::printf("{\"kernel\":\"copy_rows_cuda\",\"direction\":\"%s\",\"bytes\":%lld,\"us\":%.2f,\"GBps\":%.1f}\n",
+                    to_device ? "host to device" : "device to host", static_cast<long long>(rows * width), us,
+                    double(rows * width) / (us * 1e3));
       }
   }
 #endif

@@ -15,7 +15,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
 
 #include <cfloat>
@@ -121,7 +120,7 @@ __global__ void parallel_policy_kernel(BlockCacheState s, const std::int64_t* id
   s.counters[kMisses] += misses;
 }
 
-__host__ __device__ inline bool aligned(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
+__device__ inline bool aligned(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
 
 // Four words in flight per thread: a block that missed is read from host memory over the bus,
 // where each load waits microseconds.
@@ -156,58 +155,6 @@ __global__ void gather_kernel(GatherArgs a) {
     copy_run<char>(r.src, r.dst, r.also, a.row_bytes);
 }
 
-// The same copies over a few thread blocks. Blocks that miss are read from host memory over the
-// bus, which takes about as many bytes in flight as a few thread blocks keep with kInFlight loads
-// per thread; a grid of a thread block per row (128 for Q-LLM's retrieval) takes SM slots that
-// the model's stream wants meanwhile. Each thread block first works out every row's addresses
-// into shared memory (a miss's address is read from host memory once per row rather than once
-// per word), then takes its share of the words (qread/kernels/block_copy.hpp). The caller has
-// checked that every address is 16-byte aligned and that the rows fit (kMaxNarrowRows).
-constexpr int kNarrowThreads = 512, kInFlight = 8, kMaxNarrowRows = 512;
-
-__device__ inline std::int64_t thread_in_grid() { return std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; }
-__device__ inline std::int64_t threads_in_grid() { return std::int64_t(gridDim.x) * blockDim.x; }
-
-__global__ void narrow_gather_kernel(GatherArgs a) {
-  __shared__ RowCopy rows[kMaxNarrowRows];
-  const std::int64_t count = 2 * a.n * a.heads;
-  for (std::int64_t r = threadIdx.x; r < count; r += blockDim.x) rows[r] = gather_row(a, r);
-  __syncthreads();
-  copy_words<kInFlight>(rows, a.row_bytes / 16, count * (a.row_bytes / 16), thread_in_grid(), threads_in_grid());
-}
-
-// Copies ahead (block_cache_stage_cuda).
-__global__ void stage_kernel(StageArgs a) {
-  __shared__ RowCopy rows[kMaxNarrowRows];
-  const std::int64_t count = 2 * a.n * a.heads;
-  for (std::int64_t r = threadIdx.x; r < count; r += blockDim.x) rows[r] = stage_row(a, r);
-  if (blockIdx.x == 0)
-    for (std::int64_t i = threadIdx.x; i < a.n; i += blockDim.x) a.staged[i] = stage_wanted(a, i) ? a.ids[i] : -1;
-  __syncthreads();
-  copy_words<kInFlight>(rows, a.row_bytes / 16, count * (a.row_bytes / 16), thread_in_grid(), threads_in_grid());
-}
-
-__global__ void narrow_copy_rows_kernel(const char* src, std::int64_t src_pitch, char* dst, std::int64_t dst_pitch,
-                                        std::int64_t row_words, std::int64_t rows) {
-  copy_pitched_words<kInFlight>(src, src_pitch, dst, dst_pitch, row_words, rows, thread_in_grid(), threads_in_grid());
-}
-
-// Thread blocks for the narrow copies: QREAD_COPY_CTAS, for measuring; 0 (the default) keeps a
-// thread block per row for the retrieval and the copies to host memory.
-int narrow_copy_blocks() {
-  static const int blocks = [] {
-    const char* v = std::getenv("QREAD_COPY_CTAS");
-    return v && *v ? std::max(0, std::atoi(v)) : 0;
-  }();
-  return blocks;
-}
-
-// A grid of at most `blocks` thread blocks for `words` words, kInFlight per thread per round.
-unsigned narrow_grid(std::int64_t words, int blocks) {
-  const std::int64_t per_block = std::int64_t(kNarrowThreads) * kInFlight;
-  return static_cast<unsigned>(std::max<std::int64_t>(1, std::min<std::int64_t>(blocks, (words + per_block - 1) / per_block)));
-}
-
 __global__ void copy_rows_kernel(const char* src, std::int64_t src_pitch, char* dst, std::int64_t dst_pitch,
                                  std::int64_t width) {
   const char* s = src + blockIdx.x * src_pitch;
@@ -239,11 +186,8 @@ template <typename T> struct alignas(4 * sizeof(T)) Quad {
 template <typename T>
 __global__ void block_scores_kernel(const T* __restrict__ repr, std::int64_t n, int heads, int dim,
                                     const float* __restrict__ query, std::int64_t query_head_stride,
-                                    std::int64_t query_stride, const T* __restrict__ question, float weight,
-                                    float* __restrict__ scores) {
+                                    const T* __restrict__ question, float weight, float* __restrict__ scores) {
   extern __shared__ float staged[];
-  query += blockIdx.y * query_stride;
-  scores += blockIdx.y * n;
   const int width = heads * dim;
   const bool stage = width <= kMaxStagedQuery;
   const auto effective = [&](int e) {
@@ -298,8 +242,6 @@ __global__ void block_scores_kernel(const T* __restrict__ repr, std::int64_t n, 
 // One thread block: k rounds of arg-max (ties to the lower id), a chosen score marked NaN; then
 // the ids sorted ascending. The scores sit in shared memory when they fit.
 __global__ void top_blocks_kernel(float* scores, std::int64_t n, std::int64_t k, std::int64_t* ids) {
-  scores += blockIdx.x * n;  // a thread block per query
-  ids += blockIdx.x * k;
   __shared__ float staged[kMaxStagedScores];
   __shared__ float best_value[kTopThreads / 32];
   __shared__ int best_index[kTopThreads / 32];
@@ -458,49 +400,39 @@ void copy_rows_cuda(void* dst, std::int64_t dst_pitch, const void* src, std::int
                     std::int64_t rows, void* stream) {
   if (rows <= 0 || width <= 0) return;
   if (rows > 65535) throw std::runtime_error("copy_rows_cuda: too many rows");
-  auto s = static_cast<cudaStream_t>(stream);
-  if (const int blocks = narrow_copy_blocks();
-      blocks > 0 && width % 16 == 0 && src_pitch % 16 == 0 && dst_pitch % 16 == 0 && aligned(src) && aligned(dst)) {
-    narrow_copy_rows_kernel<<<narrow_grid(rows * (width / 16), blocks), kNarrowThreads, 0, s>>>(
-        static_cast<const char*>(src), src_pitch, static_cast<char*>(dst), dst_pitch, width / 16, rows);
-    check_launch("copy_rows_cuda");
-    return;
-  }
   // Enough thread blocks per row to keep the copy at the link's rate (about 16 KB each).
   const auto parts = static_cast<unsigned>(std::min<std::int64_t>(64, (width + 16383) / 16384));
-  copy_rows_kernel<<<dim3(static_cast<unsigned>(rows), parts), 256, 0, s>>>(
+  copy_rows_kernel<<<dim3(static_cast<unsigned>(rows), parts), 256, 0, static_cast<cudaStream_t>(stream)>>>(
       static_cast<const char*>(src), src_pitch, static_cast<char*>(dst), dst_pitch, width);
   check_launch("copy_rows_cuda");
 }
 
 void select_blocks_cuda(const void* repr, std::int64_t n, std::int64_t heads, std::int64_t dim, const float* query,
                         std::int64_t query_head_stride, const void* question, float weight, std::int64_t k,
-                        float* scratch, std::int64_t* ids, ElementType type, void* stream, std::int64_t queries,
-                        std::int64_t query_stride) {
+                        float* scratch, std::int64_t* ids, ElementType type, void* stream) {
   k = std::min(k, n);
-  if (k <= 0 || queries <= 0) return;
+  if (k <= 0) return;
   if (k > kMaxSelected || n > 0x7fffffff) throw std::runtime_error("select_blocks_cuda: k above 1024 or too many blocks");
-  if (queries > 65535) throw std::runtime_error("select_blocks_cuda: too many queries");
   auto s = static_cast<cudaStream_t>(stream);
   if (heads * dim > INT_MAX / 2) throw std::runtime_error("select_blocks_cuda: rows too wide");
-  const dim3 grid(static_cast<unsigned>((n + kScoreWarps - 1) / kScoreWarps), static_cast<unsigned>(queries));
+  const auto grid = static_cast<unsigned>((n + kScoreWarps - 1) / kScoreWarps);
   const std::size_t shared = heads * dim <= kMaxStagedQuery ? std::size_t(heads * dim) * sizeof(float) : 0;
   with_element_type(type, [&](auto element) {
     using T = typename decltype(element)::type;
     block_scores_kernel<T><<<grid, 32 * kScoreWarps, shared, s>>>(
-        static_cast<const T*>(repr), n, int(heads), int(dim), query, query_head_stride, query_stride,
+        static_cast<const T*>(repr), n, int(heads), int(dim), query, query_head_stride,
         static_cast<const T*>(question), weight, scratch);
   });
   check_launch("select_blocks_cuda: scores");
-  top_blocks_kernel<<<static_cast<unsigned>(queries), kTopThreads, 0, s>>>(scratch, n, k, ids);
+  top_blocks_kernel<<<1, kTopThreads, 0, s>>>(scratch, n, k, ids);
   check_launch("select_blocks_cuda: top-k");
 }
 
 void block_cache_retrieve_cuda(BlockCacheState state, const std::int64_t* ids, std::int64_t n, bool lru,
                                std::int64_t* slot, std::uint8_t* missed, const std::int64_t* host_k,
                                const std::int64_t* host_v, std::int64_t host_head_bytes, PendingBlocks pending,
-                               StagedBlocks staged, void* cache_k, void* cache_v, void* out_k, void* out_v,
-                               std::int64_t heads, std::int64_t row_bytes, void* stream) {
+                               void* cache_k, void* cache_v, void* out_k, void* out_v, std::int64_t heads,
+                               std::int64_t row_bytes, void* stream) {
   if (n <= 0) return;
   if (n > 65535 || heads > 65535) throw std::runtime_error("block_cache_retrieve_cuda: too many blocks or heads");
   auto s = static_cast<cudaStream_t>(stream);
@@ -509,36 +441,11 @@ void block_cache_retrieve_cuda(BlockCacheState state, const std::int64_t* ids, s
   else
     retrieve_policy_kernel<<<1, 1, 0, s>>>(state, ids, n, lru, slot, missed);
   check_launch("block_cache_retrieve_cuda: policy");
-  const GatherArgs args{ids, n, slot, missed, host_k, host_v, host_head_bytes, pending, staged,
+  const GatherArgs args{ids, n, slot, missed, host_k, host_v, host_head_bytes, pending,
                         static_cast<char*>(cache_k), static_cast<char*>(cache_v), static_cast<char*>(out_k),
                         static_cast<char*>(out_v), heads, row_bytes};
-  // Host rows are aligned when these are: arenas are page-aligned and hold whole rows.
-  if (const int blocks = narrow_copy_blocks();
-      blocks > 0 && 2 * n * heads <= kMaxNarrowRows && row_bytes % 16 == 0 && host_head_bytes % 16 == 0 &&
-      pending.head_bytes % 16 == 0 &&
-      aligned(pending.k) && aligned(pending.v) && aligned(staged.k) && aligned(staged.v) &&
-      aligned(cache_k) && aligned(cache_v) && aligned(out_k) && aligned(out_v))
-    narrow_gather_kernel<<<narrow_grid(2 * n * heads * (row_bytes / 16), blocks), kNarrowThreads, 0, s>>>(args);
-  else
-    gather_kernel<<<dim3(static_cast<unsigned>(n), static_cast<unsigned>(heads), 2), 256, 0, s>>>(args);
+  gather_kernel<<<dim3(static_cast<unsigned>(n), static_cast<unsigned>(heads), 2), 256, 0, s>>>(args);
   check_launch("block_cache_retrieve_cuda: copy");
-}
-
-bool block_cache_stage_cuda(BlockCacheState state, const std::int64_t* ids, std::int64_t n,
-                            const std::int64_t* host_k, const std::int64_t* host_v, std::int64_t host_head_bytes,
-                            std::int64_t ready, std::int64_t* staged, void* stage_k, void* stage_v,
-                            std::int64_t heads, std::int64_t row_bytes, void* stream) {
-  if (n <= 0) return true;
-  if (2 * n * heads > kMaxNarrowRows || row_bytes % 16 != 0 || host_head_bytes % 16 != 0 || !aligned(stage_k) ||
-      !aligned(stage_v))
-    return false;
-  const int blocks = narrow_copy_blocks() > 0 ? narrow_copy_blocks() : 8;
-  const StageArgs args{ids, n, state.block_slot, host_k, host_v, host_head_bytes, ready, staged,
-                       static_cast<char*>(stage_k), static_cast<char*>(stage_v), heads, row_bytes};
-  stage_kernel<<<narrow_grid(2 * n * heads * (row_bytes / 16), blocks), kNarrowThreads, 0,
-                 static_cast<cudaStream_t>(stream)>>>(args);
-  check_launch("block_cache_stage_cuda");
-  return true;
 }
 
 void block_cache_add_scores_cuda(BlockCacheState state, const std::int64_t* ids, std::int64_t n,

@@ -1,11 +1,7 @@
-// The block store's copy code (qread/kernels/block_copy.hpp), the lines the CUDA kernels run,
-// run here for every thread of a grid in turn, on fresh random layouts:
-// - a retrieval's gather puts every block's rows in its output, and a miss's rows in its new
-//   cache slot as well, from whichever source holds them: pending blocks before the staging
-//   area, the staging area before host memory. A source that must not be read holds garbage;
-// - staging copies exactly the blocks that are ready (host copies ordered) and not cached, and
-//   marks them;
-// - pitched copies move every row and leave the padding alone.
+// The block store's gather code (qread/kernels/block_copy.hpp), the lines the CUDA kernel runs,
+// run here for every row on fresh random layouts: a retrieval's gather puts every block's rows in
+// its output, and a miss's rows in its new cache slot as well, from whichever source holds them:
+// pending blocks before host memory. A source that must not be read holds garbage.
 #include "qread/kernels/block_copy.hpp"
 #include "test_support.hpp"
 
@@ -16,9 +12,12 @@
 #include <random>
 #include <vector>
 
-using qread::kernels::Word16;
-
 namespace {
+
+// 16 bytes: the unit the kernel copies and the test marks.
+struct Word16 {
+  std::uint32_t x, y, z, w;
+};
 
 // Word w of block id's head h (keys or values): distinct for every (id, h, values, w).
 Word16 word_of(std::int64_t id, std::int64_t h, bool values, std::int64_t w) {
@@ -77,21 +76,13 @@ struct HostBlocks {
   }
 };
 
-constexpr int kInFlight = 8;  // as the kernels
-
-// The rows' table a kernel's thread block builds: row(r) for r < count.
-template <typename Row> std::vector<qread::kernels::RowCopy> row_table(std::int64_t count, Row row) {
-  std::vector<qread::kernels::RowCopy> rows;
-  for (std::int64_t r = 0; r < count; ++r) rows.push_back(row(r));
-  return rows;
-}
-
-// Every thread of a grid of `threads`, one after another, takes its share of the words.
-void copy_over_grid(const std::vector<qread::kernels::RowCopy>& rows, std::int64_t row_words,
-                    std::int64_t threads) {
-  const std::int64_t words = std::int64_t(rows.size()) * row_words;
-  for (std::int64_t t = 0; t < threads; ++t)
-    qread::kernels::copy_words<kInFlight>(rows.data(), row_words, words, t, threads);
+// What the kernel does with each row the gather code describes: copy it, and also into `also`.
+void copy_rows(const qread::kernels::GatherArgs& args, std::int64_t row_words) {
+  for (std::int64_t r = 0; r < 2 * args.n * args.heads; ++r) {
+    const auto row = qread::kernels::gather_row(args, r);
+    std::copy_n(reinterpret_cast<const Word16*>(row.src), row_words, reinterpret_cast<Word16*>(row.dst));
+    if (row.also) std::copy_n(reinterpret_cast<const Word16*>(row.src), row_words, reinterpret_cast<Word16*>(row.also));
+  }
 }
 
 std::vector<std::int64_t> distinct(std::mt19937_64& rng, std::int64_t below, std::int64_t count) {
@@ -110,11 +101,10 @@ class TestBlockCopy : public QObject {
   std::int64_t pick(std::int64_t lo, std::int64_t hi) {
     return lo + std::int64_t(rng_() % std::uint64_t(hi - lo + 1));
   }
-  std::int64_t grid_threads() { return std::vector<std::int64_t>{1, 3, 32, 200, 4096}[rng_() % 5]; }
 
  private Q_SLOTS:
   void gatherTakesEachRowFromItsSource() {
-    int staged_reads = 0, pending_reads = 0, host_reads = 0, no_slot = 0;
+    int pending_reads = 0, host_reads = 0, no_slot = 0;
     for (int trial = 0; trial < 300; ++trial) {
       const std::int64_t heads = pick(1, 4), row_words = pick(1, 5), row_bytes = 16 * row_words,
                          blocks = 12;
@@ -132,20 +122,9 @@ class TestBlockCopy : public QObject {
       const auto is_pending = [&](std::int64_t id) {
         return id >= pending_first && id < pending_first + pending_count;
       };
-      // Staging entries: some of the ids (pending ones included: the pending copy must win),
-      // others, -1.
-      const std::int64_t staged_count = pick(1, 6);
-      auto staged_ids = distinct(rng_, blocks, staged_count);
-      for (auto& s : staged_ids)
-        if (rng_() % 4 == 0) s = -1;
-      const auto is_staged = [&](std::int64_t id) {
-        return std::find(staged_ids.begin(), staged_ids.end(), id) != staged_ids.end();
-      };
-
-      // Pending blocks are not in host memory yet, and staged ones must be read from the staging
-      // area: garbage there.
+      // Pending blocks are not in host memory yet: garbage there.
       const HostBlocks host(blocks, heads, row_words, 16 * pick(0, 2),
-                            [&](std::int64_t id) { return !is_pending(id) && !is_staged(id); });
+                            [&](std::int64_t id) { return !is_pending(id); });
       const std::int64_t host_head_bytes = host.head_bytes;
       const std::int64_t pending_head_bytes = pending_count * row_bytes + 16 * pick(0, 2);
       Memory pending_k(heads * pending_head_bytes / 16 + 1),
@@ -157,15 +136,6 @@ class TestBlockCopy : public QObject {
           pending_v.put_row(h * pending_head_bytes + j * row_bytes, pending_first + j, h, true,
                             row_words);
         }
-      Memory stage_k(std::max<std::int64_t>(1, staged_count * heads * row_words)),
-          stage_v(stage_k.words.size());
-      for (std::int64_t j = 0; j < staged_count; ++j)
-        if (const std::int64_t id = staged_ids[static_cast<std::size_t>(j)];
-            id >= 0 && !is_pending(id))
-          for (std::int64_t h = 0; h < heads; ++h) {
-            stage_k.put_row((j * heads + h) * row_bytes, id, h, false, row_words);
-            stage_v.put_row((j * heads + h) * row_bytes, id, h, true, row_words);
-          }
       // The cache: hits hold their block, every other slot garbage.
       Memory cache_k(capacity * heads * row_words), cache_v(capacity * heads * row_words);
       for (std::int64_t i = 0; i < n; ++i)
@@ -185,23 +155,19 @@ class TestBlockCopy : public QObject {
           host.v.data(),
           host_head_bytes,
           {pending_first, pending_count, pending_k.at(0), pending_v.at(0), pending_head_bytes},
-          {staged_ids.data(), staged_count, stage_k.at(0), stage_v.at(0)},
           cache_k.at(0),
           cache_v.at(0),
           out_k.at(0),
           out_v.at(0),
           heads,
           row_bytes};
-      copy_over_grid(row_table(2 * n * heads, [&](std::int64_t r) { return qread::kernels::gather_row(args, r); }),
-                     row_words, grid_threads());
+      copy_rows(args, row_words);
 
       for (std::int64_t i = 0; i < n; ++i) {
         const std::int64_t id = ids[static_cast<std::size_t>(i)];
         if (missed[i]) {
           if (is_pending(id))
             ++pending_reads;
-          else if (is_staged(id))
-            ++staged_reads;
           else
             ++host_reads;
           no_slot += slot[i] < 0;
@@ -223,79 +189,9 @@ class TestBlockCopy : public QObject {
           QVERIFY(cache_k.holds_garbage(s * heads * row_bytes, heads * row_words) &&
                   cache_v.holds_garbage(s * heads * row_bytes, heads * row_words));
     }
-    qInfo(
-        "misses read from the staging area %d, pending blocks %d, host memory %d; %d without a "
-        "slot",
-        staged_reads, pending_reads, host_reads, no_slot);
-    QVERIFY(staged_reads > 40 && pending_reads > 20 && host_reads > 100 && no_slot > 10);
-  }
-
-  void stagingCopiesTheReadyBlocksNotCached() {
-    int wanted_total = 0, unwanted_total = 0;
-    for (int trial = 0; trial < 300; ++trial) {
-      const std::int64_t heads = pick(1, 4), row_words = pick(1, 5), row_bytes = 16 * row_words,
-                         blocks = 16;
-      const std::int64_t n = pick(1, 8);
-      const auto ids = distinct(rng_, blocks, n);
-      std::vector<std::int64_t> block_slot(static_cast<std::size_t>(blocks));
-      for (auto& s : block_slot) s = rng_() % 3 == 0 ? std::int64_t(rng_() % 8) : -1;
-      const std::int64_t ready = pick(0, blocks);
-      const HostBlocks host(blocks, heads, row_words, 16 * pick(0, 2),
-                            [](std::int64_t) { return true; });
-      const std::int64_t host_head_bytes = host.head_bytes;
-      Memory stage_k(n * heads * row_words), stage_v(n * heads * row_words);
-      std::vector<std::int64_t> staged(static_cast<std::size_t>(n), 12345);
-      const qread::kernels::StageArgs args{ids.data(),
-                                           n,
-                                           block_slot.data(),
-                                           host.k.data(),
-                                           host.v.data(),
-                                           host_head_bytes,
-                                           ready,
-                                           staged.data(),
-                                           stage_k.at(0),
-                                           stage_v.at(0),
-                                           heads,
-                                           row_bytes};
-      for (std::int64_t i = 0; i < n; ++i)
-        staged[i] = qread::kernels::stage_wanted(args, i) ? ids[i] : -1;
-      copy_over_grid(row_table(2 * n * heads, [&](std::int64_t r) { return qread::kernels::stage_row(args, r); }),
-                     row_words, grid_threads());
-
-      for (std::int64_t i = 0; i < n; ++i) {
-        const std::int64_t id = ids[static_cast<std::size_t>(i)];
-        const bool wanted = id < ready && block_slot[static_cast<std::size_t>(id)] < 0;
-        wanted_total += wanted;
-        unwanted_total += !wanted;
-        QCOMPARE(staged[i], wanted ? id : -1);
-        for (std::int64_t h = 0; h < heads; ++h) {
-          const std::int64_t at = (i * heads + h) * row_bytes;
-          QVERIFY(wanted ? stage_k.holds_row(at, id, h, false, row_words)
-                         : stage_k.holds_garbage(at, row_words));
-          QVERIFY(wanted ? stage_v.holds_row(at, id, h, true, row_words)
-                         : stage_v.holds_garbage(at, row_words));
-        }
-      }
-    }
-    QVERIFY(wanted_total > 100 && unwanted_total > 100);
-  }
-
-  void pitchedCopyMovesEveryRow() {
-    for (int trial = 0; trial < 200; ++trial) {
-      const std::int64_t rows = pick(1, 9), row_words = pick(1, 6);
-      const std::int64_t src_pitch = 16 * (row_words + pick(0, 2)),
-                         dst_pitch = 16 * (row_words + pick(0, 2));
-      Memory src(rows * src_pitch / 16), dst(rows * dst_pitch / 16);
-      for (std::int64_t r = 0; r < rows; ++r) src.put_row(r * src_pitch, r, 0, false, row_words);
-      const std::int64_t threads = grid_threads();
-      for (std::int64_t t = 0; t < threads; ++t)
-        qread::kernels::copy_pitched_words<kInFlight>(src.at(0), src_pitch, dst.at(0), dst_pitch,
-                                                      row_words, rows, t, threads);
-      for (std::int64_t r = 0; r < rows; ++r) {
-        QVERIFY(dst.holds_row(r * dst_pitch, r, 0, false, row_words));
-        QVERIFY(dst.holds_garbage(r * dst_pitch + row_words * 16, dst_pitch / 16 - row_words));
-      }
-    }
+    qInfo("misses read from pending blocks %d, host memory %d; %d without a slot", pending_reads, host_reads,
+          no_slot);
+    QVERIFY(pending_reads > 20 && host_reads > 100 && no_slot > 10);
   }
 };
 

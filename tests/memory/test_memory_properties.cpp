@@ -19,9 +19,6 @@
 #include <ATen/ATen.h>
 #include <QtTest>
 
-#include <cstdlib>
-#include <string_view>
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -85,7 +82,7 @@ std::pair<at::Tensor, at::Tensor> fused_and_explicit(memory::ContextMemory& fuse
 struct FusedComparison {
   std::size_t retrievals = 0, same = 0;  // execution blocks, and those that retrieved the same blocks
   double err = 0;                        // max |difference| of their outputs
-  std::int64_t fused = 0, chunk_local = 0, explicit_fused = 0;
+  std::int64_t fused = 0, explicit_fused = 0;
   bool starts_match = true;
 };
 FusedComparison compare_fused_with_explicit(MemoryMode mode, at::Device device, at::ScalarType dtype) {
@@ -110,7 +107,6 @@ FusedComparison compare_fused_with_explicit(MemoryMode mode, at::Device device, 
   FusedComparison r;
   r.retrievals = rf.size();
   r.fused = fused_memory.fused_blocks();
-  r.chunk_local = fused_memory.chunk_local_blocks();
   r.explicit_fused = explicit_memory.fused_blocks();
   r.starts_match = rf.size() == re.size();
   for (std::size_t i = 0; i < rf.size() && r.starts_match; ++i) {
@@ -527,9 +523,8 @@ class TestMemoryProperties : public QObject {
     QVERIFY(r.starts_match);
     QCOMPARE(r.explicit_fused, std::int64_t(0));
     QVERIFY(r.fused * 2 > std::int64_t(r.retrievals));
-    qInfo("fused vs explicit, bf16: %zu of %zu retrievals identical (%lld fused, %lld from the chunk's flash), "
-          "where identical max |diff| %.3g",
-          r.same, r.retrievals, (long long)r.fused, (long long)r.chunk_local, r.err);
+    qInfo("fused vs explicit, bf16: %zu of %zu retrievals identical (%lld fused), where identical max |diff| %.3g",
+          r.same, r.retrievals, (long long)r.fused, r.err);
     QVERIFY2(2 * r.same >= r.retrievals, qPrintable(QString("%1 of %2").arg(r.same).arg(r.retrievals)));
     QVERIFY2(r.err < 5e-2, qPrintable(QString::number(r.err)));
 #else
@@ -540,25 +535,18 @@ class TestMemoryProperties : public QObject {
   void blockModesFusedEqualsExplicitOnCpu() {
     // The fused path's own logic on the CPU, float32, with flash attention's reference stand-in
     // (compat::set_reference_flash_on_cpu): two stages merged by log-sum-exp, the window sums
-    // added into the running scores; run with QREAD_CHUNK_LOCAL=1 QREAD_PREFETCH=1 (CTest's
-    // test_memory_prefill_switches), the chunk's one local flash call and the two-row block
-    // selection too. Against the explicit multi-stage softmax, as on CUDA.
+    // added into the running scores. Against the explicit multi-stage softmax, as on CUDA.
     struct ReferenceFlash {
       ReferenceFlash() { compat::set_reference_flash_on_cpu(true); }
       ~ReferenceFlash() { compat::set_reference_flash_on_cpu(false); }
     } reference;
-    const char* chunk_local = std::getenv("QREAD_CHUNK_LOCAL");
-    const bool chunk_local_on = chunk_local && std::string_view(chunk_local) == "1";
     for (auto mode : {MemoryMode::qllm, MemoryMode::inf_llm}) {
       const auto r = compare_fused_with_explicit(mode, at::kCPU, at::kFloat);
       QVERIFY(r.starts_match);
       QCOMPARE(r.explicit_fused, std::int64_t(0));
       QVERIFY(r.fused * 2 > std::int64_t(r.retrievals));
-      QVERIFY(chunk_local_on ? r.chunk_local > 0 : r.chunk_local == 0);
-      qInfo("%s, chunk local %s: %zu of %zu retrievals identical (%lld fused, %lld from the chunk's flash), "
-            "max |diff| %.3g",
-            mode == MemoryMode::qllm ? "qllm" : "inf-llm", chunk_local_on ? "on" : "off", r.same, r.retrievals,
-            (long long)r.fused, (long long)r.chunk_local, r.err);
+      qInfo("%s: %zu of %zu retrievals identical (%lld fused), max |diff| %.3g",
+            mode == MemoryMode::qllm ? "qllm" : "inf-llm", r.same, r.retrievals, (long long)r.fused, r.err);
       // Float32: near ties are rare.
       QVERIFY2(10 * r.same >= 9 * r.retrievals, qPrintable(QString("%1 of %2").arg(r.same).arg(r.retrievals)));
       QVERIFY2(r.err < 1e-4, qPrintable(QString::number(r.err)));
@@ -735,30 +723,6 @@ class TestMemoryProperties : public QObject {
     }
   }
 
-  void blockChoiceForSeveralQueriesAtOnce() {
-    // Mean queries [m, H, D] (as execution_block_means lays them out, strided) choose, row by
-    // row, the blocks each row chooses alone: the same kernel launch on CUDA does all of them.
-    const auto devices = cpu_and_cuda();
-    const std::int64_t heads = 4, dim = 16, exc = 8;
-    for (const auto& device : devices) {
-      const auto dtype = device.is_cuda() ? at::kBFloat16 : at::kFloat;
-      for (int trial = 0; trial < 20; ++trial) {
-        const std::int64_t n = 1 + std::int64_t(rng_() % 300), m = 2 + std::int64_t(rng_() % 3);
-        const std::int64_t k = std::vector<std::int64_t>{1, 8, n + 2}[rng_() % 3];
-        auto repr = at::randn({n, heads * dim}).to(dtype).to(device);
-        auto question = trial % 2 ? at::randn({heads * dim}).to(dtype).to(device) : at::Tensor();
-        auto means = memory::execution_block_means(at::randn({1, heads, m * exc, dim}).to(dtype).to(device), exc);
-        const std::int64_t first = std::int64_t(rng_() % 2);
-        auto rows = means.narrow(0, first, m - first);
-        auto together = memory::select_blocks(repr, rows, question, 2.5, k).cpu();
-        QCOMPARE(together.dim(), std::int64_t(2));
-        QCOMPARE(together.size(0), m - first);
-        for (std::int64_t i = 0; i < m - first; ++i)
-          QVERIFY(at::equal(together[i], memory::select_blocks(repr, rows[i], question, 2.5, k).cpu()));
-      }
-    }
-  }
-
   void cudaStoreEqualsCpuStore() {
 #ifdef QREAD_WITH_CUDA
     if (!at::hasCUDA()) QSKIP("built with CUDA but no CUDA device is present");
@@ -781,14 +745,6 @@ class TestMemoryProperties : public QObject {
         }
         if (blocks == 0) continue;
         const auto ids = random_ids(rng_, std::min<std::int64_t>(blocks, 12), capacity);
-        // Now and then a prefetch first (a no-op on the CPU): of these ids, of some of them, or
-        // of others; blocks just added are not staged (their copy to host is not queued yet).
-        if (const int hint = int(rng_() % 4); hint > 0) {
-          auto guess = hint == 3 ? random_ids(rng_, std::min<std::int64_t>(blocks, 12), capacity) : ids;
-          if (hint == 2) guess.resize((guess.size() + 1) / 2);
-          cpu.prefetch(at::tensor(guess, at::kLong));
-          gpu.prefetch(at::tensor(guess, at::kLong).cuda());
-        }
         auto [ck, cv] = cpu.retrieve(ids);
         auto [gk, gv] = gpu.retrieve(at::tensor(ids, at::kLong).cuda());
         gpu.ready();

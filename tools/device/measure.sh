@@ -6,7 +6,7 @@
 # 3. `qread bench` on the Llama-3-8B shape with random weights: full attention (decode at 8K,
 #    one-shot prefill of 32K), Q-LLM (reference llama3 1K settings) at 32K and 100K, and
 #    StreamingLLM at 32K/128K for GPU memory against length.
-# With --oracles-only, step 1 alone (tools/device/perf-sweep.sh runs it with the prefill switches).
+# With --oracles-only, step 1 alone.
 set -uo pipefail
 qread=build/device/bin/qread
 oracles=$(realpath -e ../shared/oracles 2>/dev/null || realpath -e .device-oracles)

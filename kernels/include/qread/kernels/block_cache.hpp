@@ -11,7 +11,7 @@
 // retrieved never leave.
 #pragma once
 
-#include "qread/kernels/block_copy.hpp"  // PendingBlocks, StagedBlocks
+#include "qread/kernels/block_copy.hpp"  // PendingBlocks
 #include "qread/kernels/rms_norm.hpp"    // ElementType
 
 #include <cstdint>
@@ -105,24 +105,12 @@ QREAD_HOST_DEVICE inline void block_cache_add_scores(BlockCacheState s, const st
 // host_v: int64 [blocks] tables of device-usable addresses, readable by the device), in the
 // cache at cache + (slot * heads + h) * row_bytes. slot and missed are device scratch of n entries.
 // Blocks in `pending` are read from device memory instead (their copy to host memory is not
-// queued yet), and misses among `staged` from the staging area (qread/kernels/block_copy.hpp).
+// queued yet; qread/kernels/block_copy.hpp).
 void block_cache_retrieve_cuda(BlockCacheState state, const std::int64_t* ids, std::int64_t n, bool lru,
                                std::int64_t* slot, std::uint8_t* missed, const std::int64_t* host_k,
                                const std::int64_t* host_v, std::int64_t host_head_bytes, PendingBlocks pending,
-                               StagedBlocks staged, void* cache_k, void* cache_v, void* out_k, void* out_v,
-                               std::int64_t heads, std::int64_t row_bytes, void* stream);
-// Copies ahead of a retrieval, on `stream`: of ids (int64 [n] on the device, each below the
-// tables' size), the blocks below `ready` (whose copies to host memory `stream` follows) that are
-// not in the cache (state.block_slot) go from host memory to stage_k / stage_v (entry i's head h
-// at + (i * heads + h) * row_bytes), and staged[i] (device int64 [n]) is ids[i] for them and -1
-// for the others. A retrieval queued after it on the same stream, given {staged, n, stage_k, stage_v},
-// reads those of its misses from there.
-// Returns false, queuing nothing, where the addresses are not 16-byte aligned or there are more
-// than 512 rows (2 * n * heads).
-bool block_cache_stage_cuda(BlockCacheState state, const std::int64_t* ids, std::int64_t n,
-                            const std::int64_t* host_k, const std::int64_t* host_v, std::int64_t host_head_bytes,
-                            std::int64_t ready, std::int64_t* staged, void* stage_k, void* stage_v,
-                            std::int64_t heads, std::int64_t row_bytes, void* stream);
+                               void* cache_k, void* cache_v, void* out_k, void* out_v, std::int64_t heads,
+                               std::int64_t row_bytes, void* stream);
 // block_cache_add_scores on device-resident state, ids and attention (float [n]).
 void block_cache_add_scores_cuda(BlockCacheState state, const std::int64_t* ids, std::int64_t n,
                                  const float* attention, double decay, void* stream);
@@ -148,12 +136,9 @@ void copy_rows_cuda(void* dst, std::int64_t dst_pitch, const void* src, std::int
 // h's dim values at query + h * query_head_stride, question [heads * dim] of repr's type or
 // nullptr (then weight is ignored). Writes the ids of the min(k, n) highest scores, ascending, to
 // ids (int64). Ties go to the lower id; NaN scores count as -infinity. scratch: float [n].
-// With `queries` > 1, as many selections at once: query q at query + q * query_stride, its ids
-// at ids + q * min(k, n), scratch float [queries * n].
 void select_blocks_cuda(const void* repr, std::int64_t n, std::int64_t heads, std::int64_t dim, const float* query,
                         std::int64_t query_head_stride, const void* question, float weight, std::int64_t k,
-                        float* scratch, std::int64_t* ids, ElementType type, void* stream, std::int64_t queries = 1,
-                        std::int64_t query_stride = 0);
+                        float* scratch, std::int64_t* ids, ElementType type, void* stream);
 // Representative keys of n memory blocks: for block i and query head h, the mean of the keys
 // (of KV head h / group) at the r positions of the block with the highest score[h][i * block + t].
 // keys: [kv_heads][n * block][dim] with strides key_head_stride / dim (elements); scores: float,
