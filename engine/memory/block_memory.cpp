@@ -25,13 +25,6 @@
 
 namespace qread::memory {
 namespace {
-// An on/off switch from the environment ("0" or "1"), read once by the caller.
-bool switch_from_env(const char* name, bool by_default) {
-  const char* v = std::getenv(name);
-  if (!v || !*v) return by_default;
-  return std::string_view(v) != "0";
-}
-
 // fused_window_attention_received(..., add_into = scores): by the kernel on CUDA, by tensor ops
 // on the CPU (where the fused path runs only in tests, with compat::set_reference_flash_on_cpu).
 // False where neither applies.
@@ -46,6 +39,13 @@ bool add_window_attention(const at::Tensor& logits, const at::Tensor& lse, std::
   return true;
 }
 #ifdef QREAD_WITH_CUDA
+// An on/off switch from the environment ("0" or "1"), read once by the caller.
+bool switch_from_env(const char* name, bool by_default) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return by_default;
+  return std::string_view(v) != "0";
+}
+
 // The part of a fused execution block that does not need the local window's flash (the window
 // logits, then the global keys and their flash once the store's gather is done) runs on a second
 // stream, beside the local flash on the current one. Each flash call of an execution block fills
