@@ -7,20 +7,9 @@
 
 #include <ATen/ATen.h>
 
-#ifdef QREAD_WITH_CUDA
-#include <c10/cuda/CUDAException.h>
-#include <c10/cuda/CUDAGuard.h>
-#include <c10/cuda/CUDAStream.h>
-#include <cuda_runtime_api.h>
-
-#include <mutex>
-#endif
-
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <optional>
-#include <string_view>
 #include <tuple>
 
 namespace qread::memory {
@@ -38,69 +27,6 @@ bool add_window_attention(const at::Tensor& logits, const at::Tensor& lse, std::
                   .sum(1));
   return true;
 }
-#ifdef QREAD_WITH_CUDA
-// An on/off switch from the environment ("0" or "1"), read once by the caller.
-bool switch_from_env(const char* name, bool by_default) {
-  const char* v = std::getenv(name);
-  if (!v || !*v) return by_default;
-  return std::string_view(v) != "0";
-}
-
-// The part of a fused execution block that does not need the local window's flash (the window
-// logits, then the global keys and their flash once the store's gather is done) runs on a second
-// stream, beside the local flash on the current one. Each flash call of an execution block fills
-// about one thread block per SM (32 heads x 4 tiles of 128 queries), so the two share the device
-// instead of queueing.
-// Memory: the side stream starts after everything the current stream has queued (enter) and the
-// current stream waits for all of the side stream's work before it goes on (join), so a block
-// freed by either stream is reused only after every use of it on both.
-class SideWork {
- public:
-  explicit SideWork(c10::DeviceIndex device) : main_(c10::cuda::getCurrentCUDAStream(device)), side_(side_stream(device)) {}
-  SideWork(const SideWork&) = delete;
-  SideWork& operator=(const SideWork&) = delete;
-  ~SideWork() {
-    if (!joined_) join();
-  }
-  // The side stream follows the current stream's work so far, and becomes current.
-  void enter() {
-    follow(main_, side_);
-    guard_.emplace(side_);
-  }
-  // The current stream is the main one again (the side stream's work goes on).
-  void leave() { guard_.reset(); }
-  // The main stream waits for the side stream's work.
-  void join() {
-    guard_.reset();
-    follow(side_, main_);
-    joined_ = true;
-  }
-
- private:
-  static void follow(const c10::cuda::CUDAStream& before, const c10::cuda::CUDAStream& after) {
-    // Reused: a wait takes the event's last record at the time it is queued.
-    thread_local const cudaEvent_t event = [] {
-      cudaEvent_t e = nullptr;
-      C10_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
-      return e;
-    }();
-    C10_CUDA_CHECK(cudaEventRecord(event, before.stream()));
-    C10_CUDA_CHECK(cudaStreamWaitEvent(after.stream(), event, 0));
-  }
-  static c10::cuda::CUDAStream side_stream(c10::DeviceIndex device) {
-    static std::mutex mutex;
-    static std::vector<std::optional<c10::cuda::CUDAStream>> streams;
-    std::lock_guard lock(mutex);
-    if (streams.size() <= std::size_t(device)) streams.resize(std::size_t(device) + 1);
-    auto& stream = streams[std::size_t(device)];
-    if (!stream) stream = c10::cuda::getStreamFromPool(false, device);
-    return *stream;
-  }
-  c10::cuda::CUDAStream main_, side_;
-  std::optional<c10::cuda::CUDAStreamGuard> guard_;
-  bool joined_ = false;
-};
-#endif
 }  // namespace
 
 at::Tensor block_representatives(const at::Tensor& keys, const at::Tensor& scores, std::int64_t n, std::int64_t r,
@@ -291,7 +217,7 @@ std::pair<at::Tensor, at::Tensor> BlockMemory::attend_execution_block(const at::
   // Stage 1: the local window, rotated by relative position inside it. Execution blocks after
   // the first ones share one shape: its mask is made once per layer.
   scope.emplace("blocks: local stage");
-  const auto local_q = rope_.apply(q, len_k - len_q), local_kr = rope_.apply(local_k, 0);
+  auto local_q = rope_.apply(q, len_k - len_q), local_kr = rope_.apply(local_k, 0);
   if (!local_mask_.defined() || local_mask_.size(0) != len_q || local_mask_.size(1) != len_k)
     local_mask_ = window_mask(len_q, len_k, len_k - len_q, n_local, q.device());
 
@@ -357,56 +283,35 @@ std::optional<std::pair<at::Tensor, at::Tensor>> BlockMemory::fused_execution_bl
   if (!compat::fused_attention() || config_.cache_strategy == CacheStrategy::lru_s || visible_shift < 0 ||
       (!unmasked && visible_shift != keys - len_q))
     return std::nullopt;
+  // The local window's work first: on CUDA the retrieved blocks' copies run meanwhile. (The
+  // global stage on a second stream beside the local flash was slower: 4.76-4.93 s at 100K on
+  // the H200 against 4.52 s.)
   const double scale = 1.0 / std::sqrt(double(dim_));
-  const std::int64_t group = heads_ / kv_heads_;
-  at::Tensor logits;
-  std::optional<std::pair<at::Tensor, at::Tensor>> local, global;
-  // The window logits, then the global stage (which waits for the store's gather).
-  auto logits_and_global = [&] {
-    std::optional<PhaseScope> scope(std::in_place, "fused: window logits");
-    logits = at::matmul(local_q.reshape({kv_heads_, group * len_q, dim_}),
-                        local_k.reshape({kv_heads_, len_k, dim_}).transpose(1, 2))
-                 .view({heads_, len_q, len_k});
-    scope.reset();
-    if (keys > 0) {
-      const auto [global_k, global_v] = global_kv();
-      PhaseScope global_scope("fused: global flash");
-      // Not cuDNN: the global key count changes from one execution block (or decoded token) to
-      // the next, and cuDNN plans per shape (decode 23 -> 33-78 ms/token with it).
-      global = compat::flash_attention(global_q, global_k, global_v, !unmasked, 0, scale, /*allow_cudnn=*/false);
-    }
-  };
-  auto local_flash = [&] {
-    PhaseScope scope("fused: local flash");
-    local = compat::flash_attention(local_q, local_k, local_v, true, config_.n_local, scale);
-  };
-#ifdef QREAD_WITH_CUDA
-  static const bool side_stream = switch_from_env("QREAD_SIDE_STREAM", true);  // EXPERIMENT switch
-  if (side_stream && local_q.is_cuda()) {
-    SideWork side(local_q.device().index());
-    side.enter();
-    logits_and_global();
-    side.leave();
-    local_flash();
-    side.join();
-  } else
-#endif
-  {
-    // The local window's work first: on CUDA the retrieved blocks' copies run meanwhile.
-    local_flash();
-    logits_and_global();
-  }
-  if (!local || (keys > 0 && !global)) return std::nullopt;
+  std::optional<PhaseScope> scope(std::in_place, "fused: local flash");
+  auto local = compat::flash_attention(local_q, local_k, local_v, true, config_.n_local, scale);
+  if (!local) return std::nullopt;
   auto [out, lse] = *local;
-  if (global) {
-    PhaseScope scope("fused: merge");
+  const std::int64_t group = heads_ / kv_heads_;
+  scope.emplace("fused: window logits");
+  auto logits = at::matmul(local_q.reshape({kv_heads_, group * len_q, dim_}),
+                           local_k.reshape({kv_heads_, len_k, dim_}).transpose(1, 2))
+                    .view({heads_, len_q, len_k});
+  scope.reset();
+  if (keys > 0) {
+    const auto [global_k, global_v] = global_kv();
+    std::optional<PhaseScope> global_scope(std::in_place, "fused: global flash");
+    // Not cuDNN: the global key count changes from one execution block (or decoded token) to
+    // the next, and cuDNN plans per shape (decode 23 -> 33-78 ms/token with it).
+    auto global = compat::flash_attention(global_q, global_k, global_v, !unmasked, 0, scale, /*allow_cudnn=*/false);
+    if (!global) return std::nullopt;
+    global_scope.emplace("fused: merge");
     std::tie(out, lse) = merge_attention(out, lse, global->first, global->second);
   }
   // The window keys' attention: exp(scale * q.k - lse) over the queries whose window holds them,
   // added straight to their running scores (absorb then has nothing to add). On CUDA only as a
   // kernel: a build with flash attention but without our kernels (QREAD_CUDA off) takes the
   // explicit stages.
-  PhaseScope scope("fused: window sums");
+  scope.emplace("fused: window sums");
   if (!add_window_attention(logits, lse, len_k - len_q, config_.n_local, scale, window_scores(len_q, len_k)))
     return std::nullopt;
   ++fused_blocks_;

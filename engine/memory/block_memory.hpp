@@ -88,8 +88,8 @@ class BlockMemory : public ContextMemory {
                                                            const at::Tensor& local_v, const at::Tensor& global_q,
                                                            const at::Tensor& mean_query);
   // The same by flash attention (CUDA), when it applies; nothing otherwise. global_kv makes the
-  // global stage's `keys` keys and values (waiting for the retrieval); on CUDA it runs on a
-  // second stream, beside the local window's flash.
+  // global stage's `keys` keys and values (waiting for the retrieval); it is called only once
+  // the local window's work is queued.
   std::optional<std::pair<at::Tensor, at::Tensor>> fused_execution_block(
       const at::Tensor& local_q, const at::Tensor& local_k, const at::Tensor& local_v, const at::Tensor& global_q,
       std::int64_t keys, const std::function<std::pair<at::Tensor, at::Tensor>()>& global_kv,
