@@ -1,12 +1,8 @@
 #include "memory/phase_profile.hpp"
 
-#include <chrono>
-#include <cstdio>
-#include <cstdlib>
-#include <map>
-#include <mutex>
-#include <string>
-#include <string_view>
+#include <ATen/record_function.h>
+#include <torch/csrc/autograd/profiler_kineto.h>
+#include <torch/version.h>
 
 #ifdef QREAD_WITH_CUDA
 #include <c10/cuda/CUDAFunctions.h>
@@ -14,14 +10,16 @@
 #include <cuda_runtime_api.h>
 #endif
 
-#include <vector>
-
-#include <ATen/record_function.h>
-#include <torch/csrc/autograd/profiler_kineto.h>
-#include <torch/version.h>
-
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <mutex>
 #include <set>
+#include <string>
+#include <string_view>
+#include <vector>
 
 namespace qread::memory {
 namespace {
