@@ -31,8 +31,7 @@ at::Tensor fused_window_attention_received(const at::Tensor& logits, const at::T
                                            std::int64_t window, double scale, const at::Tensor& add_into = {});
 // Block choice (memory::select_blocks) in two kernels: repr [n, Hq * D] with rows contiguous,
 // query float [Hq, D] with stride(1) == 1, question [Hq * D] contiguous of repr's type, or
-// undefined. Returns the ids of the min(k, n) best scores (int64, ascending). A query of [m, Hq,
-// D] (each [Hq, D] with stride(-1) == 1) makes m selections at once: ids [m, min(k, n)].
+// undefined. Returns the ids of the min(k, n) best scores (int64, ascending).
 at::Tensor fused_select_blocks(const at::Tensor& repr, const at::Tensor& query, const at::Tensor& question,
                                double weight, std::int64_t k);
 

@@ -148,7 +148,7 @@ __device__ void copy_run(const char* __restrict__ src, char* __restrict__ dst, c
 
 // A thread block per row.
 __global__ void gather_kernel(GatherArgs a) {
-  const RowCopy r = gather_row(a, (std::int64_t(blockIdx.z) * gridDim.y + blockIdx.y) * a.n + blockIdx.x);
+  const RowCopy r = gather_row(a, blockIdx.x, blockIdx.y, blockIdx.z == 1);
   if (a.row_bytes % 16 == 0 && aligned(r.src) && aligned(r.dst) && (!r.also || aligned(r.also)))
     copy_run<uint4>(r.src, r.dst, r.also, a.row_bytes);
   else

@@ -1,8 +1,9 @@
-// The block store's gather code (qread/kernels/block_copy.hpp), the lines the CUDA kernel runs,
-// run here for every row on fresh random layouts: a retrieval's gather puts every block's rows in
-// its output, and a miss's rows in its new cache slot as well, from whichever source holds them:
-// pending blocks before host memory. A source that must not be read holds garbage.
-#include "qread/kernels/block_copy.hpp"
+// The block store's gather code (gather_row in qread/kernels/block_cache.hpp), the lines the CUDA
+// kernel runs, run here for every row on fresh random layouts: a retrieval's gather puts every
+// block's rows in its output, and a miss's rows in its new cache slot as well, from whichever
+// source holds them: pending blocks before host memory. A source that must not be read holds
+// garbage.
+#include "qread/kernels/block_cache.hpp"
 #include "test_support.hpp"
 
 #include <QtTest>
@@ -33,7 +34,6 @@ struct Memory {
   std::vector<Word16> words;
   explicit Memory(std::int64_t n) : words(static_cast<std::size_t>(n), kGarbage) {}
   char* at(std::int64_t byte) { return reinterpret_cast<char*>(words.data()) + byte; }
-  const Word16& word(std::int64_t byte) const { return words[static_cast<std::size_t>(byte / 16)]; }
   // Writes block id's head h (row_words words) at `byte`.
   void put_row(std::int64_t byte, std::int64_t id, std::int64_t h, bool values,
                std::int64_t row_words) {
@@ -78,11 +78,14 @@ struct HostBlocks {
 
 // What the kernel does with each row the gather code describes: copy it, and also into `also`.
 void copy_rows(const qread::kernels::GatherArgs& args, std::int64_t row_words) {
-  for (std::int64_t r = 0; r < 2 * args.n * args.heads; ++r) {
-    const auto row = qread::kernels::gather_row(args, r);
-    std::copy_n(reinterpret_cast<const Word16*>(row.src), row_words, reinterpret_cast<Word16*>(row.dst));
-    if (row.also) std::copy_n(reinterpret_cast<const Word16*>(row.src), row_words, reinterpret_cast<Word16*>(row.also));
-  }
+  for (std::int64_t i = 0; i < args.n; ++i)
+    for (std::int64_t h = 0; h < args.heads; ++h)
+      for (bool values : {false, true}) {
+        const auto row = qread::kernels::gather_row(args, i, h, values);
+        std::copy_n(reinterpret_cast<const Word16*>(row.src), row_words, reinterpret_cast<Word16*>(row.dst));
+        if (row.also)
+          std::copy_n(reinterpret_cast<const Word16*>(row.src), row_words, reinterpret_cast<Word16*>(row.also));
+      }
 }
 
 std::vector<std::int64_t> distinct(std::mt19937_64& rng, std::int64_t below, std::int64_t count) {

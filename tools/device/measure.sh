@@ -6,7 +6,6 @@
 # 3. `qread bench` on the Llama-3-8B shape with random weights: full attention (decode at 8K,
 #    one-shot prefill of 32K), Q-LLM (reference llama3 1K settings) at 32K and 100K, and
 #    StreamingLLM at 32K/128K for GPU memory against length.
-# With --oracles-only, step 1 alone.
 set -uo pipefail
 qread=build/device/bin/qread
 oracles=$(realpath -e ../shared/oracles 2>/dev/null || realpath -e .device-oracles)
@@ -35,8 +34,6 @@ print(json.dumps({"oracle": o["type"], "device": r["device"], "max_abs_logit_dif
                   "ok": diff <= 1e-3 and o["greedy"] == r["greedy"]}))
 PY
 done
-
-[[ ${1:-} == --oracles-only ]] && exit 0
 
 echo "== dense logits vs Hugging Face transformers"
 timeout 300 python3 tools/compare/hf_logits.py --qread "$qread" --device cuda

@@ -11,8 +11,7 @@
 // retrieved never leave.
 #pragma once
 
-#include "qread/kernels/block_copy.hpp"  // PendingBlocks
-#include "qread/kernels/rms_norm.hpp"    // ElementType
+#include "qread/kernels/rms_norm.hpp"  // ElementType
 
 #include <cstdint>
 
@@ -95,6 +94,55 @@ QREAD_HOST_DEVICE inline void block_cache_add_scores(BlockCacheState s, const st
     if (const std::int64_t at = s.block_slot[ids[i]]; at >= 0) s.slot_score[at] += double(attention[i]);
 }
 
+// Where a retrieval's gather reads and writes, as plain code like the policy above: the kernel
+// (block_cache_retrieve_cuda) runs these lines for each row, and a CPU test runs them too.
+// Blocks [first, first + count) are read from device memory instead of host memory (their copy
+// to host memory is not queued yet): block first + j's head h at k + h * head_bytes + j *
+// row_bytes (and likewise from v).
+struct PendingBlocks {
+  std::int64_t first = 0, count = 0;
+  const void* k = nullptr;
+  const void* v = nullptr;
+  std::int64_t head_bytes = 0;
+};
+
+// Block ids[i] (i < n) goes to row (h * n + i) of out_k / out_v (row_bytes each), from its cache
+// slot slot[i] (row (slot * heads + h) of cache_k / cache_v) or, when missed[i], from the pending
+// blocks or else host memory (host_k[id] + h * host_head_bytes), and then also into its new slot.
+struct GatherArgs {
+  const std::int64_t* ids;
+  std::int64_t n;
+  const std::int64_t* slot;
+  const std::uint8_t* missed;
+  const std::int64_t* host_k;
+  const std::int64_t* host_v;
+  std::int64_t host_head_bytes;
+  PendingBlocks pending;
+  char *cache_k, *cache_v, *out_k, *out_v;
+  std::int64_t heads, row_bytes;
+};
+
+// One row to copy: src to dst, and also to `also` when not null.
+struct RowCopy {
+  const char* src;
+  char* dst;
+  char* also;
+};
+
+// Head h of block ids[i]'s keys, or values.
+QREAD_HOST_DEVICE inline RowCopy gather_row(const GatherArgs& a, std::int64_t i, std::int64_t h, bool values) {
+  const std::int64_t id = a.ids[i], at = a.slot[i];
+  char* cached = at >= 0 ? (values ? a.cache_v : a.cache_k) + (at * a.heads + h) * a.row_bytes : nullptr;
+  char* dst = (values ? a.out_v : a.out_k) + (h * a.n + i) * a.row_bytes;
+  if (!a.missed[i]) return {cached, dst, nullptr};
+  const bool pending = id >= a.pending.first && id < a.pending.first + a.pending.count;
+  const char* src =
+      pending ? static_cast<const char*>(values ? a.pending.v : a.pending.k) + h * a.pending.head_bytes +
+                    (id - a.pending.first) * a.row_bytes
+              : reinterpret_cast<const char*>((values ? a.host_v : a.host_k)[id]) + h * a.host_head_bytes;
+  return {src, dst, cached};
+}
+
 #ifdef QREAD_WITH_CUDA
 // A retrieval on the device, on `stream` (a cudaStream_t), with no host synchronisation:
 // runs block_cache_retrieve on device-resident state and ids (int64 [n]), then copies each
@@ -104,8 +152,7 @@ QREAD_HOST_DEVICE inline void block_cache_add_scores(BlockCacheState s, const st
 // runs of `row_bytes` bytes: in host memory at host_k[id] + h * host_head_bytes (host_k and
 // host_v: int64 [blocks] tables of device-usable addresses, readable by the device), in the
 // cache at cache + (slot * heads + h) * row_bytes. slot and missed are device scratch of n entries.
-// Blocks in `pending` are read from device memory instead (their copy to host memory is not
-// queued yet; qread/kernels/block_copy.hpp).
+// Blocks in `pending` are read from device memory instead (gather_row says which row goes where).
 void block_cache_retrieve_cuda(BlockCacheState state, const std::int64_t* ids, std::int64_t n, bool lru,
                                std::int64_t* slot, std::uint8_t* missed, const std::int64_t* host_k,
                                const std::int64_t* host_v, std::int64_t host_head_bytes, PendingBlocks pending,
