@@ -98,8 +98,8 @@ void BlockMemory::GrowingRows::fit(std::int64_t room) {
 void BlockMemory::reset() {
   store_.clear();
   for (auto* rows : {&local_k_, &local_v_, &rest_k_, &rest_v_, &rest_score_}) *rows = GrowingRows(rows->dim);
-  init_k_ = init_v_ = repr_ = question_ = local_mask_ = at::Tensor();
-  rest_begin_ = rest_end_ = rest_origin_ = length_ = fused_blocks_ = 0;
+  init_k_ = init_v_ = repr_ = question_ = local_mask_ = global_k_ = global_v_ = at::Tensor();
+  rest_begin_ = rest_end_ = rest_origin_ = length_ = fused_blocks_ = global_init_ = 0;
   init_full_ = false;
   retrievals_.clear();
   pending_.clear();
@@ -211,8 +211,21 @@ std::pair<at::Tensor, at::Tensor> BlockMemory::attend_execution_block(const at::
     retrievals_.back().blocks.assign(std::size_t(chosen), -1);
     pending_.push_back(ids);
   }
+  // Stage 2's keys: retrieved blocks, init tokens and the remainder outside the window, unrotated,
+  // one after another in global_k_ / global_v_.
   scope.emplace("blocks: retrieve");
-  auto [block_k, block_v] = store_.retrieve(ids);
+  const std::int64_t rest_taken = std::max<std::int64_t>(rest_end_ - rest_begin_ + len_q - n_local, 0);
+  const std::int64_t block_rows = chosen * config_.block_size, init_rows = init_k_.size(2);
+  const std::int64_t front = config_.topk * config_.block_size;  // where the blocks end
+  if (!global_k_.defined() || global_k_.size(2) < front + init_rows + rest_taken) {
+    // Room for the remainder of a whole chunk, so that this happens about once per layer.
+    const std::int64_t rows = front + config_.n_init + std::max(rest_taken, len_q + n_local + config_.block_size);
+    global_k_ = at::empty({1, kv_heads_, rows, dim_}, local_k.options());
+    global_v_ = at::empty_like(global_k_);
+    global_init_ = 0;
+  }
+  store_.retrieve(ids, {global_k_.narrow(2, front - block_rows, block_rows),
+                        global_v_.narrow(2, front - block_rows, block_rows)});
 
   // Stage 1: the local window, rotated by relative position inside it. Execution blocks after
   // the first ones share one shape: its mask is made once per layer.
@@ -221,23 +234,23 @@ std::pair<at::Tensor, at::Tensor> BlockMemory::attend_execution_block(const at::
   if (!local_mask_.defined() || local_mask_.size(0) != len_q || local_mask_.size(1) != len_k)
     local_mask_ = window_mask(len_q, len_k, len_k - len_q, n_local, q.device());
 
-  // Stage 2: retrieved blocks, init tokens and the remainder outside the window, unrotated.
-  const std::int64_t rest_taken = std::max<std::int64_t>(rest_end_ - rest_begin_ + len_q - n_local, 0);
-  const std::int64_t rest_offset = chosen * config_.block_size + init_k_.size(2);
+  const std::int64_t rest_offset = block_rows + init_rows;
   const std::int64_t global_keys = rest_offset + rest_taken;
-  auto global_kv = [&, block_k = block_k, block_v = block_v] {
+  auto global_kv = [&] {
     PhaseScope global_scope("blocks: global keys");
     store_.ready();
-    std::vector<at::Tensor> ks, vs;
-    if (block_k.defined()) {
-      ks.push_back(block_k);
-      vs.push_back(block_v);
+    // Init tokens are copied once they change (they only grow, in the first execution blocks).
+    if (global_init_ != init_rows) {
+      global_k_.narrow(2, front, init_rows).copy_(init_k_);
+      global_v_.narrow(2, front, init_rows).copy_(init_v_);
+      global_init_ = init_rows;
     }
-    ks.push_back(init_k_);
-    vs.push_back(init_v_);
-    ks.push_back(rest_k_.rows().narrow(2, rest_begin_, rest_taken));
-    vs.push_back(rest_v_.rows().narrow(2, rest_begin_, rest_taken));
-    return std::make_pair(at::cat(ks, 2), at::cat(vs, 2));
+    if (rest_taken > 0) {
+      global_k_.narrow(2, front + init_rows, rest_taken).copy_(rest_k_.rows().narrow(2, rest_begin_, rest_taken));
+      global_v_.narrow(2, front + init_rows, rest_taken).copy_(rest_v_.rows().narrow(2, rest_begin_, rest_taken));
+    }
+    return std::make_pair(global_k_.narrow(2, front - block_rows, global_keys),
+                          global_v_.narrow(2, front - block_rows, global_keys));
   };
   // The reference's mask for this stage: dist = i - j + remainder length + rest_offset >= n_local,
   // that is, query i sees global key j when j <= i + visible_shift.

@@ -136,6 +136,12 @@ class BlockMemory : public ContextMemory {
   std::int64_t rest_origin_ = 0;         // absolute position of remainder index 0
   at::Tensor init_k_, init_v_;
   bool init_full_ = false;
+  // The global stage's keys and values, [1, Hkv, rows, D] each: the retrieved blocks end at row
+  // topk * block_size, where the init tokens (the first global_init_ of them copied) and then
+  // the remainder follow: one copy of the remainder per execution block instead of a
+  // concatenation of all three.
+  at::Tensor global_k_, global_v_;
+  std::int64_t global_init_ = 0;
   at::Tensor repr_;                      // [capacity, Hq * D]; rows [0, blocks) valid
   at::Tensor question_;                  // [Hq * D]
   at::Tensor local_mask_;                // the last local window mask (it depends on the shape only)

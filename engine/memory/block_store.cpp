@@ -390,9 +390,11 @@ std::pair<at::Tensor, at::Tensor> BlockStore::retrieve(const std::vector<std::in
   return out;
 }
 
-std::pair<at::Tensor, at::Tensor> BlockStore::retrieve(const at::Tensor& ids) {
+std::pair<at::Tensor, at::Tensor> BlockStore::retrieve(const at::Tensor& ids,
+                                                      const std::pair<at::Tensor, at::Tensor>& into) {
   const std::int64_t n = ids.defined() ? ids.numel() : 0;
   if (n == 0) return {};
+  const bool given = into.first.defined();
   const bool lru = strategy_ == CacheStrategy::lru;
   if (!on_device_) {
     auto host_ids = ids.contiguous();
@@ -411,7 +413,13 @@ std::pair<at::Tensor, at::Tensor> BlockStore::retrieve(const at::Tensor& ids) {
       ks.push_back(arenas_k_[arena].narrow(1, first_token, block));
       vs.push_back(arenas_v_[arena].narrow(1, first_token, block));
     }
-    return {at::cat(ks, 1).unsqueeze(0), at::cat(vs, 1).unsqueeze(0)};
+    if (!given) return {at::cat(ks, 1).unsqueeze(0), at::cat(vs, 1).unsqueeze(0)};
+    auto out_k = into.first.narrow(2, 0, n * block), out_v = into.second.narrow(2, 0, n * block);
+    for (std::int64_t i = 0; i < n; ++i) {
+      out_k.select(0, 0).narrow(1, i * block, block).copy_(ks[std::size_t(i)]);
+      out_v.select(0, 0).narrow(1, i * block, block).copy_(vs[std::size_t(i)]);
+    }
+    return {out_k, out_v};
   }
 #ifdef QREAD_WITH_CUDA
   const at::Tensor& arena = arenas_k_.front();  // [Hkv, kArenaBlocks * block, D], as all arenas
@@ -431,8 +439,20 @@ std::pair<at::Tensor, at::Tensor> BlockStore::retrieve(const at::Tensor& ids) {
     pending = {pending_.first, pending_.k.size(1) / block, pending_.k.data_ptr(), pending_.v.data_ptr(),
                pending_.k.stride(0) * element};
   }
-  auto out_k = at::empty({1, kv_heads, n * block, dim}, cache_k_.options());
-  auto out_v = at::empty_like(out_k);
+  at::Tensor out_k, out_v;
+  if (given) {
+    out_k = into.first.narrow(2, 0, n * block);
+    out_v = into.second.narrow(2, 0, n * block);
+    for (const auto& t : {out_k, out_v})
+      if (t.device() != device_ || t.scalar_type() != arena.scalar_type() || t.size(1) != kv_heads ||
+          t.size(3) != dim || t.stride(3) != 1 || t.stride(2) != dim || t.stride(1) != out_k.stride(1))
+        throw Error("block store: a retrieval's destination is not [1, Hkv, rows, D] with rows contiguous");
+    streams_->uses(out_k);
+    streams_->uses(out_v);
+  } else {
+    out_k = at::empty({1, kv_heads, n * block, dim}, cache_k_.options());
+    out_v = at::empty_like(out_k);
+  }
   after_current_stream();
   streams_->uses(device_ids);
   {
@@ -446,7 +466,7 @@ std::pair<at::Tensor, at::Tensor> BlockStore::retrieve(const at::Tensor& ids) {
                                        policy_->host_v.data_ptr<std::int64_t>(),
                                        arena.stride(0) * element, pending, cache_k_.data_ptr(), cache_v_.data_ptr(),
                                        out_k.data_ptr(), out_v.data_ptr(), kv_heads, block * dim * element,
-                                       streams_->copy.stream());
+                                       streams_->copy.stream(), out_k.stride(1) * element);
   }
   flush_pending();  // the copy stream already waits for the current stream's work (above)
   return {out_k, out_v};

@@ -50,7 +50,11 @@ class BlockStore {
   // stream of its own, after what the current stream has queued, so that it overlaps the
   // current stream's later work: call ready() before the current stream uses what retrieve()
   // returned. (The vector form returns it ready.)
-  std::pair<at::Tensor, at::Tensor> retrieve(const at::Tensor& ids);
+  // With `into` ([1, Hkv, >= n * block_size, D] each, rows contiguous, on the memory's device),
+  // the blocks are written there and views of it returned: a caller that concatenates them with
+  // other keys keeps those keys after them in the same buffer.
+  std::pair<at::Tensor, at::Tensor> retrieve(const at::Tensor& ids,
+                                             const std::pair<at::Tensor, at::Tensor>& into = {});
   std::pair<at::Tensor, at::Tensor> retrieve(const std::vector<std::int64_t>& ids);
   // The current stream waits for the store's work queued so far (nothing on the CPU).
   void ready() const;

@@ -217,7 +217,7 @@ void finish() {
     std::fprintf(stderr, "  idle gaps %-9s %8.0f gaps %9.3f s\n", bins[i], gap_count[i], gap_seconds[i]);
   std::vector<std::pair<std::string, std::pair<double, long>>> sorted(by_name.begin(), by_name.end());
   std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.second.first > b.second.first; });
-  for (std::size_t i = 0; i < std::min<std::size_t>(sorted.size(), 30); ++i)
+  for (std::size_t i = 0; i < std::min<std::size_t>(sorted.size(), 40); ++i)
     std::fprintf(stderr, "  %9.3f s %8ld x %7.1f us  %s\n", sorted[i].second.first, sorted[i].second.second,
                  1e6 * sorted[i].second.first / double(sorted[i].second.second), sorted[i].first.c_str());
   if (const char* path = std::getenv("QREAD_TRACE_FILE")) result->save(path);

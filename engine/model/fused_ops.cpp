@@ -38,12 +38,18 @@ at::Tensor fused_rms_norm(const at::Tensor& x, const at::Tensor& weight, double 
 
 at::Tensor fused_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
   kernels::ElementType type;
+  // cos, sin: a row of angles per token, or one row for every token (read in place).
+  auto angles = [&](const at::Tensor& a) {
+    return a.scalar_type() == at::kFloat && a.dim() == 2 && a.device() == x.device() && a.size(1) == x.size(3) &&
+           a.stride(1) == 1 && (a.size(0) == x.size(2) || a.size(0) == 1);
+  };
   if (!x.is_cuda() || x.dim() != 4 || x.size(0) != 1 || x.stride(-1) != 1 || !element_type(x.scalar_type(), type) ||
-      cos.scalar_type() != at::kFloat || !cos.is_contiguous() || !sin.is_contiguous())
+      !angles(cos) || !angles(sin) || cos.size(0) != sin.size(0) || cos.stride(0) != sin.stride(0))
     return {};
   auto out = at::empty(x.sizes(), x.options().memory_format(at::MemoryFormat::Contiguous));
   kernels::rope_cuda(x.data_ptr(), x.stride(1), x.stride(2), cos.data_ptr<float>(), sin.data_ptr<float>(),
-                     out.data_ptr(), x.size(1), x.size(2), x.size(3), type, c10::cuda::getCurrentCUDAStream().stream());
+                     out.data_ptr(), x.size(1), x.size(2), x.size(3), type, c10::cuda::getCurrentCUDAStream().stream(),
+                     cos.size(0) == 1 ? 0 : cos.stride(0));
   return out;
 }
 

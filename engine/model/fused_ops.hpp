@@ -11,7 +11,8 @@
 namespace qread::model {
 
 at::Tensor fused_rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
-// x: [1, H, T, D] with stride(-1) == 1; cos, sin: float [T, D]. Returns contiguous [1, H, T, D].
+// x: [1, H, T, D] with stride(-1) == 1; cos, sin: float [T, D], or [1, D] for every token at the same
+// angles, rows contiguous. Returns contiguous [1, H, T, D]; undefined where the kernel does not apply.
 at::Tensor fused_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
 // Representative keys of n memory blocks (memory::block_representatives): keys [1, Hkv, n * block,
 // D] with rows contiguous, scores float [Hq, n * block] with rows contiguous. Returns [n, Hq * D],

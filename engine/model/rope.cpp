@@ -103,14 +103,8 @@ at::Tensor Rope::apply(const at::Tensor& x, std::int64_t start) const {
 
 at::Tensor Rope::apply_one(const at::Tensor& x, std::int64_t position) const {
   auto [cos, sin] = cos_sin(position, 1);
-  if (x.dim() == 4 && x.size(2) > 1) {
-    // Every row at the same angle: the kernel reads the one row of cos/sin for each token.
-    auto fused = fused_rope(x, cos.expand({x.size(2), cos.size(1)}).contiguous(),
-                            sin.expand({x.size(2), sin.size(1)}).contiguous());
-    if (fused.defined()) return fused;
-  } else if (auto fused = fused_rope(x, cos, sin); fused.defined()) {
-    return fused;
-  }
+  // Every row at the same angle: the kernel reads the one row of cos/sin for each token.
+  if (auto fused = fused_rope(x, cos, sin); fused.defined()) return fused;
   auto xf = x.to(at::kFloat);
   return (xf * cos + rotate_half(xf) * sin).to(x.scalar_type());
 }

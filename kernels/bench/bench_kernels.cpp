@@ -1,8 +1,9 @@
 // Kernel timings, one JSON object per line: the RMSNorm CPU reference always; with QREAD_CUDA and
-// a GPU, the RMSNorm kernel, block selection (select_blocks_cuda) at the Llama-3-8B shape, and the
+// a GPU, the RMSNorm kernel, RoPE, block selection (select_blocks_cuda) at the Llama-3-8B shape, and the
 // copy kernel between page-locked host memory and the device (copy_rows_cuda).
 #include "qread/kernels/block_cache.hpp"
 #include "qread/kernels/rms_norm.hpp"
+#include "qread/kernels/rope.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -94,6 +95,24 @@ double bench_select(std::int64_t n, std::int64_t k) {
   return us;
 }
 
+// RoPE on `heads` x `tokens` rows of 128 bf16 (an execution block's queries, a chunk's): us per call.
+double bench_rope(std::int64_t heads, std::int64_t tokens) {
+  const std::int64_t dim = 128, elements = heads * tokens * dim;
+  void *x, *out;
+  float* angles;
+  cudaMalloc(&x, std::size_t(elements) * 2);
+  cudaMalloc(&out, std::size_t(elements) * 2);
+  cudaMalloc(&angles, std::size_t(tokens * dim) * 4);
+  cudaMemset(x, 0, std::size_t(elements) * 2);
+  cudaMemset(angles, 0, std::size_t(tokens * dim) * 4);
+  const double us = time_cuda(200, [&] {
+    qread::kernels::rope_cuda(x, tokens * dim, dim, angles, angles, out, heads, tokens, dim,
+                              qread::kernels::ElementType::bfloat16, nullptr);
+  });
+  for (void* p : {x, out, static_cast<void*>(angles)}) cudaFree(p);
+  return us;
+}
+
 // copy_rows_cuda over `rows` rows of `width` bytes between page-locked host memory (through its
 // device address) and device memory, to the device or from it: microseconds per call.
 double bench_copy(std::int64_t rows, std::int64_t width, bool to_device) {
@@ -138,6 +157,12 @@ int main() {
     for (std::int64_t n : {256, 800, 8000})  // 32K, 100K, 1M tokens in blocks of 128
       std::printf("{\"kernel\":\"select_blocks_cuda_bf16\",\"blocks\":%lld,\"k\":8,\"us\":%.2f}\n",
                   static_cast<long long>(n), bench_select(n, 8));
+  if (devices > 0)
+    for (std::int64_t tokens : {512, 8192}) {
+      const double us = bench_rope(32, tokens);
+      std::printf("{\"kernel\":\"rope_cuda_bf16\",\"heads\":32,\"tokens\":%lld,\"us\":%.2f,\"GBps\":%.1f}\n",
+                  static_cast<long long>(tokens), us, 2.0 * 32 * tokens * 128 * 2 / (us * 1e3));
+    }
   if (devices > 0) {
     // A retrieval's worth (8 blocks of 8 heads x 128 tokens x 128, bf16, keys and values: 128 rows
     // of 32 KB) and a decode step's 32 of them at once.

@@ -1,11 +1,12 @@
 // A warp per merged row (lanes over the head dimension); for the window sums, a
-// thread block per 32 keys of a head, each key's queries split over 8 rows of threads.
+// thread block per 64 keys of a head, each key's queries split over 8 warps.
 #include "qread/kernels/attention_merge.hpp"
 
 #include "element_access.cuh"
 
 #include <cuda_runtime.h>
 
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 
@@ -49,33 +50,60 @@ __global__ void merge_kernel(const T* __restrict__ a, std::int64_t a_head, std::
   if (lane == 0) lse[row] = total;
 }
 
-// A thread block holds kReceivedKeys consecutive keys of one head; its kReceivedSlices rows of
-// threads take every kReceivedSlices-th query of each key's window, then add up in shared memory
-// (one thread per key and a serial loop over 512 queries left most of the GPU idle).
-constexpr int kReceivedKeys = 32, kReceivedSlices = 8;
+// A thread block holds kReceivedKeys consecutive keys of one head, two per lane (paired loads:
+// a warp reads 128 bytes of a bf16 row at once); its kReceivedSlices warps take every
+// kReceivedSlices-th query of the keys' windows, then add up in shared memory. (32 keys per
+// block, a key per lane, read 64 bytes per warp and ran at about half the memory bandwidth.)
+constexpr int kReceivedKeys = 64, kReceivedSlices = 8;
 
-template <typename T>
+template <typename T> struct Pair;
+template <> struct Pair<float> { using type = float2; };
+template <> struct Pair<__nv_bfloat16> { using type = __nv_bfloat162; };
+template <> struct Pair<__half> { using type = __half2; };
+
+template <typename T, bool Paired>
 __global__ void received_kernel(const T* __restrict__ logits, const float* __restrict__ lse, float* __restrict__ score,
                                 std::int64_t heads, std::int64_t queries, std::int64_t keys, std::int64_t offset,
                                 std::int64_t window, float scale, std::int64_t score_stride, bool accumulate) {
   __shared__ float partial[kReceivedSlices][kReceivedKeys];
-  const std::int64_t j = std::int64_t(blockIdx.x) * kReceivedKeys + threadIdx.x, h = blockIdx.y;
-  float sum = 0.f;
-  if (j < keys) {
-    // 0 <= i - j + offset < window  <=>  j - offset <= i < j - offset + window
-    const std::int64_t first = j - offset > 0 ? j - offset : 0;
-    const std::int64_t last = j - offset + window < queries ? j - offset + window : queries;
-    const T* column = logits + h * queries * keys + j;
-    const float* row_lse = lse + h * queries;
-    for (std::int64_t i = first + threadIdx.y; i < last; i += kReceivedSlices)
-      sum += expf(to_float(column[i * keys]) * scale - row_lse[i]);
+  const int lane = threadIdx.x % 32, slice = threadIdx.x / 32;
+  const std::int64_t h = blockIdx.y, j0 = std::int64_t(blockIdx.x) * kReceivedKeys, j = j0 + 2 * lane;
+  // Query i sees key j when 0 <= i - j + offset < window, i.e. j - offset <= i < j - offset + window:
+  // the rows any key of this block needs, and each of this lane's two keys' own.
+  auto clamp = [&](std::int64_t i) { return i < 0 ? std::int64_t(0) : i > queries ? queries : i; };
+  const std::int64_t lo = clamp(j0 - offset), hi = clamp(j0 + kReceivedKeys - 1 - offset + window);
+  const std::int64_t first0 = j - offset, last0 = j - offset + window;
+  const float* row_lse = lse + h * queries;
+  const T* head = logits + h * queries * keys;
+  float sum0 = 0.f, sum1 = 0.f;
+  for (std::int64_t i = lo + slice; i < hi; i += kReceivedSlices) {
+    const T* row = head + i * keys;
+    const float l = row_lse[i];
+    // Key j + 1 is seen by the queries of key j shifted by one.
+    const bool see0 = j < keys && i >= first0 && i < last0, see1 = j + 1 < keys && i > first0 && i <= last0;
+    float x0 = 0.f, x1 = 0.f;
+    if constexpr (Paired) {
+      if (see0 || see1) {  // keys is even here: j < keys implies j + 1 < keys
+        const auto pair = *reinterpret_cast<const typename Pair<T>::type*>(row + j);
+        x0 = to_float(pair.x), x1 = to_float(pair.y);
+      }
+    } else {
+      if (see0) x0 = to_float(row[j]);
+      if (see1) x1 = to_float(row[j + 1]);
+    }
+    if (see0) sum0 += expf(x0 * scale - l);
+    if (see1) sum1 += expf(x1 * scale - l);
   }
-  partial[threadIdx.y][threadIdx.x] = sum;
+  partial[slice][2 * lane] = sum0;
+  partial[slice][2 * lane + 1] = sum1;
   __syncthreads();
-  if (threadIdx.y == 0 && j < keys) {
-    for (int y = 1; y < kReceivedSlices; ++y) sum += partial[y][threadIdx.x];
-    float& out = score[h * score_stride + j];
-    out = accumulate ? out + sum : sum;
+  // Each of the first kReceivedKeys threads adds up one key's slices.
+  const int k = threadIdx.x;
+  if (k < kReceivedKeys && j0 + k < keys) {
+    float total = 0.f;
+    for (int y = 0; y < kReceivedSlices; ++y) total += partial[y][k];
+    float& out = score[h * score_stride + j0 + k];
+    out = accumulate ? out + total : total;
   }
 }
 
@@ -107,12 +135,14 @@ void window_attention_received_cuda(const void* logits, const float* lse, float*
   if (score_stride == 0) score_stride = keys;
   if (heads > 65535) throw std::runtime_error("window_attention_received_cuda: too many heads");
   const dim3 grid(static_cast<unsigned>((keys + kReceivedKeys - 1) / kReceivedKeys), static_cast<unsigned>(heads));
-  const dim3 threads(kReceivedKeys, kReceivedSlices);
   auto s = static_cast<cudaStream_t>(stream);
   with_element_type(type, [&](auto element) {
     using T = typename decltype(element)::type;
-    received_kernel<T><<<grid, threads, 0, s>>>(static_cast<const T*>(logits), lse, score, heads, queries, keys,
-                                                offset, window, scale, score_stride, accumulate);
+    // Pairs need even rows (every pair inside one) and an aligned start.
+    const bool paired = keys % 2 == 0 && reinterpret_cast<std::uintptr_t>(logits) % (2 * sizeof(T)) == 0;
+    auto kernel = paired ? received_kernel<T, true> : received_kernel<T, false>;
+    kernel<<<grid, 32 * kReceivedSlices, 0, s>>>(static_cast<const T*>(logits), lse, score, heads, queries, keys,
+                                                 offset, window, scale, score_stride, accumulate);
   });
   check_launch("window_attention_received_cuda");
 }

@@ -147,7 +147,9 @@ class TestBlockCopy : public QObject {
             cache_k.put_row((slot[i] * heads + h) * row_bytes, ids[i], h, false, row_words);
             cache_v.put_row((slot[i] * heads + h) * row_bytes, ids[i], h, true, row_words);
           }
-      Memory out_k(heads * n * row_words), out_v(heads * n * row_words);
+      // Heads of the output one after another, or further apart (a view into a larger buffer).
+      const std::int64_t out_head_bytes = (n + pick(0, 2)) * row_bytes;
+      Memory out_k(heads * out_head_bytes / 16), out_v(heads * out_head_bytes / 16);
 
       const qread::kernels::GatherArgs args{
           ids.data(),
@@ -163,7 +165,8 @@ class TestBlockCopy : public QObject {
           out_k.at(0),
           out_v.at(0),
           heads,
-          row_bytes};
+          row_bytes,
+          out_head_bytes};
       copy_rows(args, row_words);
 
       for (std::int64_t i = 0; i < n; ++i) {
@@ -176,9 +179,9 @@ class TestBlockCopy : public QObject {
           no_slot += slot[i] < 0;
         }
         for (std::int64_t h = 0; h < heads; ++h) {
-          QVERIFY2(out_k.holds_row((h * n + i) * row_bytes, id, h, false, row_words),
+          QVERIFY2(out_k.holds_row(h * out_head_bytes + i * row_bytes, id, h, false, row_words),
                    qPrintable(QString("keys of %1").arg(id)));
-          QVERIFY2(out_v.holds_row((h * n + i) * row_bytes, id, h, true, row_words),
+          QVERIFY2(out_v.holds_row(h * out_head_bytes + i * row_bytes, id, h, true, row_words),
                    qPrintable(QString("values of %1").arg(id)));
           if (slot[i] >= 0) {
             QVERIFY(cache_k.holds_row((slot[i] * heads + h) * row_bytes, id, h, false, row_words));
@@ -186,6 +189,10 @@ class TestBlockCopy : public QObject {
           }
         }
       }
+      // The output's rows after each head's blocks are left alone.
+      for (std::int64_t h = 0; h < heads; ++h)
+        QVERIFY(out_k.holds_garbage(h * out_head_bytes + n * row_bytes, out_head_bytes / 16 - n * row_words) &&
+                out_v.holds_garbage(h * out_head_bytes + n * row_bytes, out_head_bytes / 16 - n * row_words));
       // Slots that no retrieved block uses are left alone.
       for (std::int64_t s = 0; s < capacity; ++s)
         if (std::find(slot.begin(), slot.end(), s) == slot.end())

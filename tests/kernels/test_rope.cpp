@@ -20,8 +20,9 @@ struct Case {
   std::vector<double> angle;  // [tokens, dim / 2]
 };
 
-Case make_case(std::mt19937_64& rng, std::int64_t heads, std::int64_t tokens, std::int64_t dim) {
-  Case c{heads, tokens, dim, dim, heads * dim + 3, {}, {}, {}, {}};  // token-major with padding
+// Token-major rows, `pad` elements after each token's heads.
+Case make_case(std::mt19937_64& rng, std::int64_t heads, std::int64_t tokens, std::int64_t dim, std::int64_t pad = 3) {
+  Case c{heads, tokens, dim, dim, heads * dim + pad, {}, {}, {}, {}};
   std::normal_distribution<float> normal;
   c.x.resize(std::size_t((tokens - 1) * c.token_stride + (heads - 1) * c.head_stride + dim));
   for (auto& v : c.x) v = normal(rng);
@@ -67,22 +68,39 @@ class TestRope : public QObject {
   }
 
 #ifdef QREAD_WITH_CUDA
+  // Rows of odd length or at odd offsets take the kernel's one-element loads, the others its
+  // paired loads; "one angle" passes a single row of angles for every token.
   void cudaMatchesReference_data() {
     QTest::addColumn<bool>("bf16");
-    QTest::addRow("f32") << false;
-    QTest::addRow("bf16") << true;
+    QTest::addColumn<int>("dim");
+    QTest::addColumn<int>("pad");
+    QTest::addColumn<bool>("one_angle");
+    QTest::addRow("f32 odd offsets") << false << 128 << 3 << false;
+    QTest::addRow("bf16 odd offsets") << true << 128 << 3 << false;
+    QTest::addRow("f32 paired") << false << 128 << 0 << false;
+    QTest::addRow("bf16 paired") << true << 128 << 2 << false;
+    QTest::addRow("bf16 paired dim 36") << true << 36 << 0 << false;
+    QTest::addRow("bf16 odd half 70") << true << 70 << 0 << false;
+    QTest::addRow("bf16 one angle") << true << 128 << 0 << true;
   }
   void cudaMatchesReference() {
     int devices = 0;
     if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0)
       QSKIP("built with CUDA but no CUDA device is present");
     QFETCH(bool, bf16);
-    auto c = make_case(rng_, 8, 37, 128);
-    if (bf16)
-      for (auto& v : c.x) v = __bfloat162float(__float2bfloat16(v));
-    std::vector<float> expected(std::size_t(8 * 37 * 128)), got(expected.size());
+    QFETCH(int, dim);
+    QFETCH(int, pad);
+    QFETCH(bool, one_angle);
+    auto c = make_case(rng_, 8, 37, dim, pad);
+    if (one_angle)  // every token at token 0's angles, for the reference
+      for (std::size_t i = std::size_t(dim); i < c.cos.size(); ++i) {
+        c.cos[i] = c.cos[i % std::size_t(dim)];
+        c.sin[i] = c.sin[i % std::size_t(dim)];
+      }
+    std::vector<float> expected(std::size_t(8 * 37 * dim)), got(expected.size());
     qread::kernels::rope_reference(c.x.data(), c.head_stride, c.token_stride, c.cos.data(), c.sin.data(),
-                                   expected.data(), 8, 37, 128);
+                                   expected.data(), 8, 37, dim);
+    const std::int64_t angle_stride = one_angle ? 0 : -1;
     const std::size_t elem = bf16 ? 2 : 4;
     void *dx, *dout;
     float *dcos, *dsin;
@@ -96,14 +114,14 @@ class TestRope : public QObject {
       std::vector<__nv_bfloat16> hx(c.x.size()), hout(got.size());
       for (std::size_t i = 0; i < hx.size(); ++i) hx[i] = __float2bfloat16(c.x[i]);
       cudaMemcpy(dx, hx.data(), hx.size() * 2, cudaMemcpyHostToDevice);
-      qread::kernels::rope_cuda(dx, c.head_stride, c.token_stride, dcos, dsin, dout, 8, 37, 128,
-                                qread::kernels::ElementType::bfloat16, nullptr);
+      qread::kernels::rope_cuda(dx, c.head_stride, c.token_stride, dcos, dsin, dout, 8, 37, dim,
+                                qread::kernels::ElementType::bfloat16, nullptr, angle_stride);
       cudaMemcpy(hout.data(), dout, hout.size() * 2, cudaMemcpyDeviceToHost);
       for (std::size_t i = 0; i < got.size(); ++i) got[i] = __bfloat162float(hout[i]);
     } else {
       cudaMemcpy(dx, c.x.data(), c.x.size() * 4, cudaMemcpyHostToDevice);
-      qread::kernels::rope_cuda(dx, c.head_stride, c.token_stride, dcos, dsin, dout, 8, 37, 128,
-                                qread::kernels::ElementType::float32, nullptr);
+      qread::kernels::rope_cuda(dx, c.head_stride, c.token_stride, dcos, dsin, dout, 8, 37, dim,
+                                qread::kernels::ElementType::float32, nullptr, angle_stride);
       cudaMemcpy(got.data(), dout, got.size() * 4, cudaMemcpyDeviceToHost);
     }
     QCOMPARE(cudaDeviceSynchronize(), cudaSuccess);

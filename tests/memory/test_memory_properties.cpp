@@ -558,8 +558,8 @@ class TestMemoryProperties : public QObject {
     if (!at::hasCUDA()) QSKIP("built with CUDA but no CUDA device is present");
     // The merge kernel against compat::merge_attention (strided inputs as flash returns them,
     // rows where one part or both saw no key), and the window sums against the masked softmax
-    // sums, float32 on CUDA.
-    const std::int64_t heads = 6, tokens = 37, dim = 64, keys = 90, window = 40;
+    // sums, on CUDA.
+    const std::int64_t heads = 6, tokens = 37, dim = 64, window = 40;
     auto opts = at::TensorOptions().device(at::kCUDA);
     auto a = at::randn({1, tokens, heads, dim}, opts).transpose(1, 2), b = at::randn({1, tokens, heads, dim}, opts).transpose(1, 2);
     auto lse_a = at::randn({1, heads, tokens}, opts), lse_b = at::randn({1, heads, tokens}, opts);
@@ -576,26 +576,35 @@ class TestMemoryProperties : public QObject {
     const auto finite = at::isfinite(expected_lse);
     const double lse_err = max_abs(lse.masked_select(finite), expected_lse.masked_select(finite));
     QCOMPARE(out.select(2, 7).abs().max().item<float>(), 0.0f);
+    qInfo("merge max |diff| %.3g (lse %.3g)", merge_err, lse_err);
+    QVERIFY(merge_err < 1e-5 && lse_err < 1e-5);
 
-    auto logits = at::randn({heads, tokens, keys}, opts) * 3;
-    auto row_lse = at::randn({heads, tokens}, opts) + 4;
-    const std::int64_t offset = keys - tokens;
-    const double scale = 0.125;
-    auto got = model::fused_window_attention_received(logits, row_lse, offset, window, scale);
-    auto visible = memory::window_mask(tokens, keys, offset, window, at::kCUDA);
-    auto want = at::exp(logits * scale - row_lse.unsqueeze(-1)).masked_fill(visible.logical_not(), 0).sum(1);
-    const double sum_err = max_abs(got, want) / want.abs().max().item<double>();
-    // Added into a strided slice of running scores, as the block memory keeps them.
-    auto running = at::rand({heads, keys + 9}, opts), before = running.clone();
-    auto added = model::fused_window_attention_received(logits, row_lse, offset, window, scale, running.narrow(1, 4, keys));
-    QCOMPARE(added.data_ptr(), running.narrow(1, 4, keys).data_ptr());
-    const double add_err = max_abs(running.narrow(1, 4, keys), before.narrow(1, 4, keys) + want) /
-                           want.abs().max().item<double>();
-    QVERIFY(at::equal(running.narrow(1, 0, 4), before.narrow(1, 0, 4)) &&
-            at::equal(running.narrow(1, keys + 4, 5), before.narrow(1, keys + 4, 5)));
-    qInfo("merge max |diff| %.3g (lse %.3g); window sums max relative diff %.3g, added %.3g", merge_err, lse_err,
-          sum_err, add_err);
-    QVERIFY(merge_err < 1e-5 && lse_err < 1e-5 && sum_err < 1e-5 && add_err < 1e-5);
+    // The window sums: float32 and bf16 logits, rows of even length (the kernel's paired loads)
+    // and odd, more keys than one thread block takes.
+    for (auto [dtype, keys] : {std::pair{at::kFloat, 90}, std::pair{at::kFloat, 151}, std::pair{at::kBFloat16, 150}}) {
+      auto logits = (at::randn({heads, tokens, keys}, opts) * 3).to(dtype);
+      auto row_lse = at::randn({heads, tokens}, opts) + 4;
+      const std::int64_t offset = keys - tokens;
+      const double scale = 0.125;
+      auto got = model::fused_window_attention_received(logits, row_lse, offset, window, scale);
+      auto visible = memory::window_mask(tokens, keys, offset, window, at::kCUDA);
+      auto want = at::exp(logits.to(at::kFloat) * scale - row_lse.unsqueeze(-1))
+                      .masked_fill(visible.logical_not(), 0)
+                      .sum(1);
+      const double sum_err = max_abs(got, want) / want.abs().max().item<double>();
+      // Added into a strided slice of running scores, as the block memory keeps them.
+      auto running = at::rand({heads, keys + 9}, opts), before = running.clone();
+      auto added =
+          model::fused_window_attention_received(logits, row_lse, offset, window, scale, running.narrow(1, 4, keys));
+      QCOMPARE(added.data_ptr(), running.narrow(1, 4, keys).data_ptr());
+      const double add_err = max_abs(running.narrow(1, 4, keys), before.narrow(1, 4, keys) + want) /
+                             want.abs().max().item<double>();
+      QVERIFY(at::equal(running.narrow(1, 0, 4), before.narrow(1, 0, 4)) &&
+              at::equal(running.narrow(1, keys + 4, 5), before.narrow(1, keys + 4, 5)));
+      qInfo("window sums (%s, %d keys) max relative diff %.3g, added %.3g", c10::toString(dtype), keys, sum_err,
+            add_err);
+      QVERIFY(sum_err < 1e-5 && add_err < 1e-5);
+    }
 #else
     QSKIP("CPU build: the kernels are checked on the device (tools/device)");
 #endif

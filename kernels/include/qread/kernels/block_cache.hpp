@@ -106,7 +106,7 @@ struct PendingBlocks {
   std::int64_t head_bytes = 0;
 };
 
-// Block ids[i] (i < n) goes to row (h * n + i) of out_k / out_v (row_bytes each), from its cache
+// Block ids[i] (i < n) goes to out_k / out_v + h * out_head_bytes + i * row_bytes, from its cache
 // slot slot[i] (row (slot * heads + h) of cache_k / cache_v) or, when missed[i], from the pending
 // blocks or else host memory (host_k[id] + h * host_head_bytes), and then also into its new slot.
 struct GatherArgs {
@@ -119,7 +119,7 @@ struct GatherArgs {
   std::int64_t host_head_bytes;
   PendingBlocks pending;
   char *cache_k, *cache_v, *out_k, *out_v;
-  std::int64_t heads, row_bytes;
+  std::int64_t heads, row_bytes, out_head_bytes;
 };
 
 // One row to copy: src to dst, and also to `also` when not null.
@@ -133,7 +133,7 @@ struct RowCopy {
 QREAD_HOST_DEVICE inline RowCopy gather_row(const GatherArgs& a, std::int64_t i, std::int64_t h, bool values) {
   const std::int64_t id = a.ids[i], at = a.slot[i];
   char* cached = at >= 0 ? (values ? a.cache_v : a.cache_k) + (at * a.heads + h) * a.row_bytes : nullptr;
-  char* dst = (values ? a.out_v : a.out_k) + (h * a.n + i) * a.row_bytes;
+  char* dst = (values ? a.out_v : a.out_k) + h * a.out_head_bytes + i * a.row_bytes;
   if (!a.missed[i]) return {cached, dst, nullptr};
   const bool pending = id >= a.pending.first && id < a.pending.first + a.pending.count;
   const char* src =
@@ -146,8 +146,8 @@ QREAD_HOST_DEVICE inline RowCopy gather_row(const GatherArgs& a, std::int64_t i,
 #ifdef QREAD_WITH_CUDA
 // A retrieval on the device, on `stream` (a cudaStream_t), with no host synchronisation:
 // runs block_cache_retrieve on device-resident state and ids (int64 [n]), then copies each
-// block's keys and values into out_k / out_v ([heads, n * rows, ...]: per head, the blocks one
-// after another) from its cache slot, or, for a block that missed, from host memory (pinned,
+// block's keys and values into out_k / out_v (per head, the blocks one after another; head h at
+// out + h * out_head_bytes, n * row_bytes when 0) from its cache slot, or, for a block that missed, from host memory (pinned,
 // read through unified addressing) into both the output and its new slot. A block is `heads`
 // runs of `row_bytes` bytes: in host memory at host_k[id] + h * host_head_bytes (host_k and
 // host_v: int64 [blocks] tables of device-usable addresses, readable by the device), in the
@@ -157,7 +157,7 @@ void block_cache_retrieve_cuda(BlockCacheState state, const std::int64_t* ids, s
                                std::int64_t* slot, std::uint8_t* missed, const std::int64_t* host_k,
                                const std::int64_t* host_v, std::int64_t host_head_bytes, PendingBlocks pending,
                                void* cache_k, void* cache_v, void* out_k, void* out_v, std::int64_t heads,
-                               std::int64_t row_bytes, void* stream);
+                               std::int64_t row_bytes, void* stream, std::int64_t out_head_bytes = 0);
 // block_cache_add_scores on device-resident state, ids and attention (float [n]).
 void block_cache_add_scores_cuda(BlockCacheState state, const std::int64_t* ids, std::int64_t n,
                                  const float* attention, double decay, void* stream);

@@ -16,10 +16,12 @@ void rope_reference(const float* x, std::int64_t head_stride, std::int64_t token
                     const float* sin, float* out, std::int64_t heads, std::int64_t tokens, std::int64_t dim);
 
 #ifdef QREAD_WITH_CUDA
-// The same on device pointers; x and out share `type`. Throws std::runtime_error on a launch error.
+// The same on device pointers; x and out share `type`. Token t's angles are at cos/sin +
+// t * angle_stride (dim when negative; 0: every token at the same angles). Throws
+// std::runtime_error on a launch error.
 void rope_cuda(const void* x, std::int64_t head_stride, std::int64_t token_stride, const float* cos,
                const float* sin, void* out, std::int64_t heads, std::int64_t tokens, std::int64_t dim,
-               ElementType type, void* stream);
+               ElementType type, void* stream, std::int64_t angle_stride = -1);
 #endif
 
 }  // namespace qread::kernels
