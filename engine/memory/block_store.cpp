@@ -444,7 +444,7 @@ std::pair<at::Tensor, at::Tensor> BlockStore::retrieve(const at::Tensor& ids,
     out_k = into.first.narrow(2, 0, n * block);
     out_v = into.second.narrow(2, 0, n * block);
     for (const auto& t : {out_k, out_v})
-      if (t.device() != device_ || t.scalar_type() != arena.scalar_type() || t.size(1) != kv_heads ||
+      if (t.device() != cache_k_.device() || t.scalar_type() != arena.scalar_type() || t.size(1) != kv_heads ||
           t.size(3) != dim || t.stride(3) != 1 || t.stride(2) != dim || t.stride(1) != out_k.stride(1))
         throw Error("block store: a retrieval's destination is not [1, Hkv, rows, D] with rows contiguous");
     streams_->uses(out_k);

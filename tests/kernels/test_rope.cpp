@@ -92,6 +92,8 @@ class TestRope : public QObject {
     QFETCH(int, pad);
     QFETCH(bool, one_angle);
     auto c = make_case(rng_, 8, 37, dim, pad);
+    if (bf16)
+      for (auto& v : c.x) v = __bfloat162float(__float2bfloat16(v));
     if (one_angle)  // every token at token 0's angles, for the reference
       for (std::size_t i = std::size_t(dim); i < c.cos.size(); ++i) {
         c.cos[i] = c.cos[i % std::size_t(dim)];
