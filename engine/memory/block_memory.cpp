@@ -27,6 +27,25 @@ bool add_window_attention(const at::Tensor& logits, const at::Tensor& lse, std::
                   .sum(1));
   return true;
 }
+// dst.copy_(src) for tensors of one type whose last dimension is contiguous, moved as 8-byte
+// words where both layouts allow: ATen copies a strided view an element at a time, each with its
+// own index arithmetic (the chunk's keys and values into the window's buffers: about 200 us per
+// 16 MB copy in bf16 on the H200).
+void copy_rows(at::Tensor dst, const at::Tensor& src) {
+  const std::int64_t ratio = 8 / std::int64_t(src.element_size());
+  auto words = [&](const at::Tensor& t) {
+    if (t.dim() == 0 || t.stride(-1) != 1 || t.size(-1) % ratio != 0 || t.storage_offset() % ratio != 0) return false;
+    for (std::int64_t d = 0; d + 1 < t.dim(); ++d)
+      if (t.stride(d) % ratio != 0) return false;
+    return true;
+  };
+  if (ratio > 1 && 8 % src.element_size() == 0 && dst.scalar_type() == src.scalar_type() &&
+      dst.sizes() == src.sizes() && words(dst) && words(src)) {
+    dst.view(at::kLong).copy_(src.view(at::kLong));
+    return;
+  }
+  dst.copy_(src);
+}
 }  // namespace
 
 at::Tensor block_representatives(const at::Tensor& keys, const at::Tensor& scores, std::int64_t n, std::int64_t r,
@@ -80,7 +99,7 @@ void BlockMemory::GrowingRows::move_to_buffer(std::int64_t capacity) {
   auto sizes = buffer.sizes().vec();
   sizes[std::size_t(dim)] = capacity;
   auto fresh = at::empty(sizes, buffer.options());
-  if (length > 0) fresh.narrow(dim, 0, length).copy_(rows());
+  if (length > 0) copy_rows(fresh.narrow(dim, 0, length), rows());
   buffer = fresh;
   start = 0;
 }
@@ -134,15 +153,15 @@ at::Tensor BlockMemory::attend(const at::Tensor& q, const at::Tensor& k, const a
   // decoding instead of at each one.
   const std::int64_t room = std::max<std::int64_t>(1, n_local / 16);
   std::optional<PhaseScope> setup_scope(std::in_place, "blocks: chunk setup");
-  local_k_.extend(t, room).copy_(k);
-  local_v_.extend(t, room).copy_(v);
+  copy_rows(local_k_.extend(t, room), k);
+  copy_rows(local_v_.extend(t, room), v);
   const std::int64_t kv_length = local_k_.length;
   // The whole chunk joins the remainder; [rest_begin_, rest_end_) is what earlier execution
   // blocks have seen and not yet moved into init or a block.
   rest_begin_ = 0;
   rest_end_ = rest_k_.length;
-  rest_k_.extend(t, room).copy_(k);
-  rest_v_.extend(t, room).copy_(v);
+  copy_rows(rest_k_.extend(t, room), k);
+  copy_rows(rest_v_.extend(t, room), v);
   rest_score_.extend(t, room).zero_();
   const auto local_k = local_k_.rows(), local_v = local_v_.rows();
   // Global queries all sit at the one angle of position n_local - 1.
@@ -249,13 +268,13 @@ std::pair<at::Tensor, at::Tensor> BlockMemory::attend_execution_block(const at::
     store_.ready();
     // Init tokens are copied once they change (they only grow, in the first execution blocks).
     if (global_init_ != init_rows) {
-      global_k_.narrow(2, front, init_rows).copy_(init_k_);
-      global_v_.narrow(2, front, init_rows).copy_(init_v_);
+      copy_rows(global_k_.narrow(2, front, init_rows), init_k_);
+      copy_rows(global_v_.narrow(2, front, init_rows), init_v_);
       global_init_ = init_rows;
     }
     if (rest_taken > 0) {
-      global_k_.narrow(2, front + init_rows, rest_taken).copy_(rest_k_.rows().narrow(2, rest_begin_, rest_taken));
-      global_v_.narrow(2, front + init_rows, rest_taken).copy_(rest_v_.rows().narrow(2, rest_begin_, rest_taken));
+      copy_rows(global_k_.narrow(2, front + init_rows, rest_taken), rest_k_.rows().narrow(2, rest_begin_, rest_taken));
+      copy_rows(global_v_.narrow(2, front + init_rows, rest_taken), rest_v_.rows().narrow(2, rest_begin_, rest_taken));
     }
     return std::make_pair(global_k_.narrow(2, front - block_rows, global_keys),
                           global_v_.narrow(2, front - block_rows, global_keys));
