@@ -29,8 +29,8 @@ bool add_window_attention(const at::Tensor& logits, const at::Tensor& lse, std::
 }
 // dst.copy_(src) for tensors of one type whose last dimension is contiguous, moved as 8-byte
 // words where both layouts allow: ATen copies a strided view an element at a time, each with its
-// own index arithmetic (the chunk's keys and values into the window's buffers: about 200 us per
-// 16 MB copy in bf16 on the H200).
+// own index arithmetic (in a trace of the 100K prefill on the H200, its strided copy kernel took
+// 0.50 s over 29,632 calls, about 17 us each).
 void copy_rows(at::Tensor dst, const at::Tensor& src) {
   const std::int64_t ratio = 8 / std::int64_t(src.element_size());
   auto words = [&](const at::Tensor& t) {
