@@ -646,6 +646,63 @@ class TestMemoryProperties : public QObject {
     }
   }
 
+  void rowCopiesEqualAtenCopy() {
+    // memory::copy_rows against dst.copy_(src) on random views (slices of larger buffers, with
+    // offsets, some with the last dimension strided), of several types, on the CPU and CUDA:
+    // the same values in dst, nothing outside it touched. Views of whole 8-byte words take the
+    // word copy; the others, ATen's.
+    const at::ScalarType types[] = {at::kBFloat16, at::kHalf, at::kFloat, at::kDouble, at::kByte};
+    for (const auto& device : cpu_and_cuda()) {
+      int words = 0, others = 0;
+      for (int trial = 0; trial < 200; ++trial) {
+        const auto type = types[rng_() % 5];
+        const std::int64_t dims = 1 + std::int64_t(rng_() % 4);
+        std::vector<std::int64_t> sizes;
+        for (std::int64_t d = 0; d + 1 < dims; ++d) sizes.push_back(1 + std::int64_t(rng_() % 6));
+        sizes.push_back(rng_() % 2 ? 8 * (1 + std::int64_t(rng_() % 4)) : 1 + std::int64_t(rng_() % 30));
+        // A view of `sizes` inside a buffer with extra entries in each dimension, at a random
+        // start: in whole 8-byte words (for every type here) half of the time; sometimes the
+        // last two dimensions swapped (the last dimension not contiguous).
+        auto view_in = [&](at::Tensor& buffer) {
+          const bool aligned = rng_() % 2;
+          std::vector<std::int64_t> outer;
+          for (auto n : sizes) outer.push_back(n + std::int64_t(rng_() % 4));
+          if (aligned) outer.back() = sizes.back() + 8 * std::int64_t(rng_() % 3);
+          const bool swapped = dims >= 2 && rng_() % 5 == 0;
+          if (swapped) std::swap(outer[std::size_t(dims - 1)], outer[std::size_t(dims - 2)]);
+          buffer = (at::rand(outer, at::TensorOptions().dtype(at::kFloat)) * 100).to(type).to(device);
+          auto view = buffer;
+          if (swapped) view = view.transpose(dims - 1, dims - 2);
+          for (std::int64_t d = 0; d < dims; ++d) {
+            const std::int64_t room = view.size(d) - sizes[std::size_t(d)];
+            std::int64_t start = std::int64_t(rng_() % std::uint64_t(room + 1));
+            if (aligned && d + 1 == dims) start -= start % 8;
+            view = view.narrow(d, start, sizes[std::size_t(d)]);
+          }
+          return view;
+        };
+        at::Tensor dst_buffer, src_buffer;
+        auto dst = view_in(dst_buffer);
+        const auto src = view_in(src_buffer);
+        auto expected_buffer = dst_buffer.clone();
+        // The same view of the clone.
+        auto expected = expected_buffer.as_strided(dst.sizes(), dst.strides(), dst.storage_offset());
+        expected.copy_(src);
+        memory::copy_rows(dst, src);
+        QVERIFY2(at::equal(dst_buffer, expected_buffer), qPrintable(QString("trial %1").arg(trial)));
+        const std::int64_t ratio = 8 / std::int64_t(src.element_size());
+        auto whole_words = [&](const at::Tensor& t) {
+          bool ok = ratio > 1 && t.stride(-1) == 1 && t.size(-1) % ratio == 0 && t.storage_offset() % ratio == 0;
+          for (std::int64_t d = 0; d + 1 < t.dim(); ++d) ok = ok && t.stride(d) % ratio == 0;
+          return ok;
+        };
+        (whole_words(dst) && whole_words(src) ? words : others) += 1;
+      }
+      qInfo("%s: %d copies of whole words, %d others", device.is_cuda() ? "CUDA" : "CPU", words, others);
+      QVERIFY(words >= 10 && others >= 10);
+    }
+  }
+
   void windowStateDoesNotGrowWithTheChunk() {
     // After a chunk, the block memory keeps the window, the remainder and the init tokens, not
     // the chunk they were cut from: the bytes held are the same for a chunk of 300 tokens as
