@@ -37,7 +37,7 @@ void copy_rows(at::Tensor dst, const at::Tensor& src) {
       if (t.stride(d) % ratio != 0) return false;
     return true;
   };
-  if (ratio > 1 && 8 % src.element_size() == 0 && dst.scalar_type() == src.scalar_type() &&
+  if (ratio > 1 && dst.scalar_type() == src.scalar_type() &&
       dst.sizes() == src.sizes() && words(dst) && words(src)) {
     dst.view(at::kLong).copy_(src.view(at::kLong));
     return;

@@ -466,7 +466,7 @@ std::pair<at::Tensor, at::Tensor> BlockStore::retrieve(const at::Tensor& ids,
                                        policy_->host_v.data_ptr<std::int64_t>(),
                                        arena.stride(0) * element, pending, cache_k_.data_ptr(), cache_v_.data_ptr(),
                                        out_k.data_ptr(), out_v.data_ptr(), kv_heads, block * dim * element,
-                                       streams_->copy.stream(), out_k.stride(1) * element);
+                                       out_k.stride(1) * element, streams_->copy.stream());
   }
   flush_pending();  // the copy stream already waits for the current stream's work (above)
   return {out_k, out_v};

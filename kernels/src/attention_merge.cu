@@ -56,11 +56,6 @@ __global__ void merge_kernel(const T* __restrict__ a, std::int64_t a_head, std::
 // block, a key per lane, read 64 bytes per warp and ran at about half the memory bandwidth.)
 constexpr int kReceivedKeys = 64, kReceivedSlices = 8;
 
-template <typename T> struct Pair;
-template <> struct Pair<float> { using type = float2; };
-template <> struct Pair<__nv_bfloat16> { using type = __nv_bfloat162; };
-template <> struct Pair<__half> { using type = __half2; };
-
 template <typename T, bool Paired>
 __global__ void received_kernel(const T* __restrict__ logits, const float* __restrict__ lse, float* __restrict__ score,
                                 std::int64_t heads, std::int64_t queries, std::int64_t keys, std::int64_t offset,

@@ -432,7 +432,7 @@ void block_cache_retrieve_cuda(BlockCacheState state, const std::int64_t* ids, s
                                std::int64_t* slot, std::uint8_t* missed, const std::int64_t* host_k,
                                const std::int64_t* host_v, std::int64_t host_head_bytes, PendingBlocks pending,
                                void* cache_k, void* cache_v, void* out_k, void* out_v, std::int64_t heads,
-                               std::int64_t row_bytes, void* stream, std::int64_t out_head_bytes) {
+                               std::int64_t row_bytes, std::int64_t out_head_bytes, void* stream) {
   if (n <= 0) return;
   if (n > 65535 || heads > 65535) throw std::runtime_error("block_cache_retrieve_cuda: too many blocks or heads");
   auto s = static_cast<cudaStream_t>(stream);
@@ -443,7 +443,7 @@ void block_cache_retrieve_cuda(BlockCacheState state, const std::int64_t* ids, s
   check_launch("block_cache_retrieve_cuda: policy");
   const GatherArgs args{ids, n, slot, missed, host_k, host_v, host_head_bytes, pending,
                         static_cast<char*>(cache_k), static_cast<char*>(cache_v), static_cast<char*>(out_k),
-                        static_cast<char*>(out_v), heads, row_bytes, out_head_bytes > 0 ? out_head_bytes : n * row_bytes};
+                        static_cast<char*>(out_v), heads, row_bytes, out_head_bytes};
   gather_kernel<<<dim3(static_cast<unsigned>(n), static_cast<unsigned>(heads), 2), 256, 0, s>>>(args);
   check_launch("block_cache_retrieve_cuda: copy");
 }

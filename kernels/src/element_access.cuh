@@ -1,5 +1,6 @@
-// Loading and storing the element types the kernels support, with float arithmetic in between;
-// choosing a kernel's instance for an ElementType; checking a launch.
+// Loading and storing the element types the kernels support (one at a time, or two as a Pair),
+// with float arithmetic in between; choosing a kernel's instance for an ElementType; checking a
+// launch.
 #pragma once
 
 #include "qread/kernels/rms_norm.hpp"  // ElementType
@@ -19,6 +20,12 @@ template <> __device__ inline float to_float(__half v) { return __half2float(v);
 template <typename T> __device__ inline T from_float(float v) { return static_cast<T>(v); }
 template <> __device__ inline __nv_bfloat16 from_float(float v) { return __float2bfloat16(v); }
 template <> __device__ inline __half from_float(float v) { return __float2half(v); }
+
+// Two elements of T in one load or store (needs an address aligned to two elements).
+template <typename T> struct Pair;
+template <> struct Pair<float> { using type = float2; };
+template <> struct Pair<__nv_bfloat16> { using type = __nv_bfloat162; };
+template <> struct Pair<__half> { using type = __half2; };
 
 template <typename T> struct Element {
   using type = T;

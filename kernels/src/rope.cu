@@ -19,11 +19,6 @@ namespace {
 
 constexpr int kRopeRows = 8;
 
-template <typename T> struct Pair;
-template <> struct Pair<float> { using type = float2; };
-template <> struct Pair<__nv_bfloat16> { using type = __nv_bfloat162; };
-template <> struct Pair<__half> { using type = __half2; };
-
 template <typename T, bool Paired>
 __global__ void rope_kernel(const T* __restrict__ x, std::int64_t head_stride, std::int64_t token_stride,
                             const float* __restrict__ cos, const float* __restrict__ sin, std::int64_t angle_stride,

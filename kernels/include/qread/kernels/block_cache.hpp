@@ -147,8 +147,8 @@ QREAD_HOST_DEVICE inline RowCopy gather_row(const GatherArgs& a, std::int64_t i,
 // A retrieval on the device, on `stream` (a cudaStream_t), with no host synchronisation:
 // runs block_cache_retrieve on device-resident state and ids (int64 [n]), then copies each
 // block's keys and values into out_k / out_v (per head, the blocks one after another; head h at
-// out + h * out_head_bytes, n * row_bytes when 0) from its cache slot, or, for a block that missed, from host memory (pinned,
-// read through unified addressing) into both the output and its new slot. A block is `heads`
+// out + h * out_head_bytes) from its cache slot, or, for a block that missed, from host memory
+// (pinned, read through unified addressing) into both the output and its new slot. A block is `heads`
 // runs of `row_bytes` bytes: in host memory at host_k[id] + h * host_head_bytes (host_k and
 // host_v: int64 [blocks] tables of device-usable addresses, readable by the device), in the
 // cache at cache + (slot * heads + h) * row_bytes. slot and missed are device scratch of n entries.
@@ -157,7 +157,7 @@ void block_cache_retrieve_cuda(BlockCacheState state, const std::int64_t* ids, s
                                std::int64_t* slot, std::uint8_t* missed, const std::int64_t* host_k,
                                const std::int64_t* host_v, std::int64_t host_head_bytes, PendingBlocks pending,
                                void* cache_k, void* cache_v, void* out_k, void* out_v, std::int64_t heads,
-                               std::int64_t row_bytes, void* stream, std::int64_t out_head_bytes = 0);
+                               std::int64_t row_bytes, std::int64_t out_head_bytes, void* stream);
 // block_cache_add_scores on device-resident state, ids and attention (float [n]).
 void block_cache_add_scores_cuda(BlockCacheState state, const std::int64_t* ids, std::int64_t n,
                                  const float* attention, double decay, void* stream);
