@@ -60,6 +60,9 @@ inline std::string random_text(std::mt19937_64& rng, std::size_t max_chars) {
     const auto& r = ranges[std::uniform_int_distribution<std::size_t>(0, std::size(ranges) - 1)(rng)];
     const char32_t cp = std::uniform_int_distribution<std::uint32_t>(r[0], r[1])(rng);
     if (cp == 0x2581) continue;  // SentencePiece's own space sign: it decodes to ' ' by design
+    // Special tokens written in the text ("<s>", "</s>", "<|endoftext|>") are read as those
+    // tokens, as in HF (specialTokensInText tests that): random text leaves them out.
+    if (cp == '<') continue;
     append_utf8(out, cp);
   }
   return out;
