@@ -9,7 +9,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <optional>
+#include <string_view>
 #include <tuple>
 
 namespace qread::memory {
@@ -26,6 +28,16 @@ bool add_window_attention(const at::Tensor& logits, const at::Tensor& lse, std::
                   .masked_fill(window_mask(queries, keys, offset, window, logits.device()).logical_not(), 0)
                   .sum(1));
   return true;
+}
+
+// QREAD_WINDOW_SUMS=logits: the window sums from the logits (a matmul, then a kernel reading them)
+// even where the tensor-core kernel applies, to compare the two in one build.
+bool window_sums_from_logits() {
+  static const bool yes = [] {
+    const char* v = std::getenv("QREAD_WINDOW_SUMS");
+    return v && std::string_view(v) == "logits";
+  }();
+  return yes;
 }
 }  // namespace
 
@@ -328,11 +340,18 @@ std::optional<std::pair<at::Tensor, at::Tensor>> BlockMemory::fused_execution_bl
   auto local = compat::flash_attention(local_q, local_k, local_v, true, config_.n_local, scale);
   if (!local) return std::nullopt;
   auto [out, lse] = *local;
+  // The window logits (for the window sums) only where the sums do not come from the queries and
+  // keys by the tensor-core kernel; then before the global stage, which may wait for the retrieval.
   const std::int64_t group = heads_ / kv_heads_;
-  scope.emplace("fused: window logits");
-  auto logits = at::matmul(local_q.reshape({kv_heads_, group * len_q, dim_}),
-                           local_k.reshape({kv_heads_, len_k, dim_}).transpose(1, 2))
-                    .view({heads_, len_q, len_k});
+  auto window_logits = [&] {
+    PhaseScope logits_scope("fused: window logits");
+    return at::matmul(local_q.reshape({kv_heads_, group * len_q, dim_}),
+                      local_k.reshape({kv_heads_, len_k, dim_}).transpose(1, 2))
+        .view({heads_, len_q, len_k});
+  };
+  const bool from_logits = window_sums_from_logits() || !local_q.is_cuda();
+  at::Tensor logits;
+  if (from_logits) logits = window_logits();
   scope.reset();
   if (keys > 0) {
     const auto [global_k, global_v] = global_kv();
@@ -349,8 +368,12 @@ std::optional<std::pair<at::Tensor, at::Tensor>> BlockMemory::fused_execution_bl
   // kernel: a build with flash attention but without our kernels (QREAD_CUDA off) takes the
   // explicit stages.
   scope.emplace("fused: window sums");
-  if (!add_window_attention(logits, lse, len_k - len_q, config_.n_local, scale, window_scores(len_q, len_k)))
-    return std::nullopt;
+  const auto scores = window_scores(len_q, len_k);
+  if (from_logits || !model::fused_window_sums(local_q, local_k, lse, len_k - len_q, config_.n_local, scale, scores)
+                          .defined()) {
+    if (!logits.defined()) logits = window_logits();
+    if (!add_window_attention(logits, lse, len_k - len_q, config_.n_local, scale, scores)) return std::nullopt;
+  }
   ++fused_blocks_;
   return std::make_pair(out, at::Tensor());
 }

@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 
+#include <cstdint>
+
 #ifdef QREAD_WITH_CUDA
 #include "qread/kernels/attention_merge.hpp"
 #include "qread/kernels/block_cache.hpp"
@@ -105,6 +107,30 @@ at::Tensor fused_window_attention_received(const at::Tensor& logits, const at::T
   return score;
 }
 
+at::Tensor fused_window_sums(const at::Tensor& q, const at::Tensor& k, const at::Tensor& lse, std::int64_t offset,
+                             std::int64_t window, double scale, const at::Tensor& add_into) {
+  kernels::ElementType type;
+  auto rows_aligned = [](const at::Tensor& t) {
+    return t.dim() == 4 && t.size(0) == 1 && t.stride(3) == 1 && t.stride(1) % 8 == 0 && t.stride(2) % 8 == 0 &&
+           reinterpret_cast<std::uintptr_t>(t.data_ptr()) % 16 == 0;
+  };
+  if (!q.is_cuda() || !element_type(q.scalar_type(), type) || !kernels::window_sums_supported(type, q.size(-1)) ||
+      k.device() != q.device() || k.scalar_type() != q.scalar_type() || !rows_aligned(q) || !rows_aligned(k) ||
+      k.size(3) != q.size(3) || k.size(1) == 0 || q.size(1) % k.size(1) != 0 || lse.device() != q.device() ||
+      lse.scalar_type() != at::kFloat || !lse.is_contiguous() || lse.numel() != q.size(1) * q.size(2) ||
+      (add_into.defined() && (add_into.device() != q.device() || add_into.scalar_type() != at::kFloat ||
+                              add_into.dim() != 2 || add_into.size(0) != q.size(1) || add_into.size(1) != k.size(2) ||
+                              add_into.stride(1) != 1)))
+    return {};
+  auto score = add_into.defined() ? add_into : at::empty({q.size(1), k.size(2)}, lse.options());
+  kernels::window_attention_received_qk_cuda(q.data_ptr(), q.stride(1), q.stride(2), k.data_ptr(), k.stride(1),
+                                             k.stride(2), lse.data_ptr<float>(), score.data_ptr<float>(), q.size(1),
+                                             k.size(1), q.size(2), k.size(2), q.size(3), offset, window, float(scale),
+                                             type, c10::cuda::getCurrentCUDAStream().stream(), score.stride(0),
+                                             add_into.defined());
+  return score;
+}
+
 at::Tensor fused_select_blocks(const at::Tensor& repr, const at::Tensor& query, const at::Tensor& question,
                                double weight, std::int64_t k) {
   kernels::ElementType type;
@@ -138,6 +164,10 @@ std::pair<at::Tensor, at::Tensor> fused_merge_attention(const at::Tensor&, const
 }
 at::Tensor fused_window_attention_received(const at::Tensor&, const at::Tensor&, std::int64_t, std::int64_t, double,
                                            const at::Tensor&) {
+  return {};
+}
+at::Tensor fused_window_sums(const at::Tensor&, const at::Tensor&, const at::Tensor&, std::int64_t, std::int64_t, double,
+                             const at::Tensor&) {
   return {};
 }
 #endif

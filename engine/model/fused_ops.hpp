@@ -30,6 +30,12 @@ std::pair<at::Tensor, at::Tensor> fused_merge_attention(const at::Tensor& out_a,
 // returns it.
 at::Tensor fused_window_attention_received(const at::Tensor& logits, const at::Tensor& lse, std::int64_t offset,
                                            std::int64_t window, double scale, const at::Tensor& add_into = {});
+// The same sums from the rotated queries q [1, Hq, Tq, D] and window keys k [1, Hkv, Tk, D] (last
+// dimension contiguous) by one tensor-core kernel, without the logits: float products, where the
+// matmul's logits are rounded to q's type. Undefined where the kernel does not apply (CPU, float32,
+// D other than 64 or 128, rows not 16-byte aligned).
+at::Tensor fused_window_sums(const at::Tensor& q, const at::Tensor& k, const at::Tensor& lse, std::int64_t offset,
+                             std::int64_t window, double scale, const at::Tensor& add_into = {});
 // Block choice (memory::select_blocks) in two kernels: repr [n, Hq * D] with rows contiguous,
 // query float [Hq, D] with stride(1) == 1, question [Hq * D] contiguous of repr's type, or
 // undefined. Returns the ids of the min(k, n) best scores (int64, ascending).

@@ -1,6 +1,8 @@
 // Kernel timings, one JSON object per line: the RMSNorm CPU reference always; with QREAD_CUDA and
 // a GPU, the RMSNorm kernel, RoPE, block selection (select_blocks_cuda) at the Llama-3-8B shape, and the
-// copy kernel between page-locked host memory and the device (copy_rows_cuda).
+// copy kernel between page-locked host memory and the device (copy_rows_cuda), and the window sums
+// of an execution block (from its logits, and from its queries and keys).
+#include "qread/kernels/attention_merge.hpp"
 #include "qread/kernels/block_cache.hpp"
 #include "qread/kernels/rms_norm.hpp"
 #include "qread/kernels/rope.hpp"
@@ -131,6 +133,38 @@ double bench_copy(std::int64_t rows, std::int64_t width, bool to_device) {
   qread::kernels::free_pinned(host, bytes);
   return us;
 }
+
+// The window sums of one execution block of the Llama-3-8B shape (32 query heads, 8 KV heads,
+// 512 queries, a window of 1024, 1536 keys, bf16): from its logits (window_attention_received_cuda;
+// the matmul that writes them is not counted) or from the queries and keys
+// (window_attention_received_qk_cuda). Microseconds per call.
+double bench_window_sums(bool from_qk) {
+  const std::int64_t heads = 32, kv_heads = 8, queries = 512, keys = 1536, window = 1024, dim = 128;
+  const std::size_t logits_bytes = std::size_t(heads * queries * keys) * 2;
+  void *q, *k, *logits;
+  float *lse, *score;
+  cudaMalloc(&q, std::size_t(heads * queries * dim) * 2);
+  cudaMalloc(&k, std::size_t(kv_heads * keys * dim) * 2);
+  cudaMalloc(&logits, from_qk ? 2 : logits_bytes);
+  cudaMalloc(&lse, std::size_t(heads * queries) * 4);
+  cudaMalloc(&score, std::size_t(heads * keys) * 4);
+  cudaMemset(q, 0, std::size_t(heads * queries * dim) * 2);
+  cudaMemset(k, 0, std::size_t(kv_heads * keys * dim) * 2);
+  if (!from_qk) cudaMemset(logits, 0, logits_bytes);
+  cudaMemset(lse, 0, std::size_t(heads * queries) * 4);
+  const auto type = qread::kernels::ElementType::bfloat16;
+  const double us = time_cuda(200, [&] {
+    if (from_qk)
+      qread::kernels::window_attention_received_qk_cuda(q, queries * dim, dim, k, keys * dim, dim, lse, score, heads,
+                                                        kv_heads, queries, keys, dim, keys - queries, window,
+                                                        0.088f, type, nullptr);
+    else
+      qread::kernels::window_attention_received_cuda(logits, lse, score, heads, queries, keys, keys - queries,
+                                                     window, 0.088f, type, nullptr);
+  });
+  for (void* p : {q, k, logits, static_cast<void*>(lse), static_cast<void*>(score)}) cudaFree(p);
+  return us;
+}
 #endif
 
 }  // namespace
@@ -175,6 +209,10 @@ int main() {
                     double(rows * width) / (us * 1e3));
       }
   }
+  if (devices > 0)
+    for (bool from_qk : {false, true})
+      std::printf("{\"kernel\":\"window_sums_from_%s\",\"heads\":32,\"queries\":512,\"keys\":1536,\"us\":%.2f}\n",
+                  from_qk ? "qk" : "logits", bench_window_sums(from_qk));
 #endif
   return 0;
 }

@@ -605,6 +605,62 @@ class TestMemoryProperties : public QObject {
             add_err);
       QVERIFY(sum_err < 1e-5 && add_err < 1e-5);
     }
+
+    // The same sums from the queries and keys by the tensor-core kernel, against float sums of
+    // exact products: grouped heads, queries and keys as strided head views of a QKV-like
+    // buffer, key counts off the kernel's tiles of 16 and 128, one query (decoding), head sizes
+    // 128 and 64, bf16 and f16; added into a strided slice of running scores.
+    struct Case {
+      at::ScalarType dtype;
+      std::int64_t dim, heads, kv_heads, queries, keys, window;
+    };
+    for (auto c : {Case{at::kBFloat16, 128, 8, 2, 37, 77, 40}, Case{at::kBFloat16, 128, 8, 2, 300, 556, 256},
+                   Case{at::kHalf, 64, 6, 3, 513, 713, 200}, Case{at::kBFloat16, 128, 4, 1, 1, 129, 128}}) {
+      const std::int64_t width = (c.heads + 2 * c.kv_heads) * c.dim;
+      auto q = (at::randn({c.queries, width}, opts) * 2)
+                   .to(c.dtype)
+                   .narrow(1, 0, c.heads * c.dim)
+                   .view({c.queries, c.heads, c.dim})
+                   .transpose(0, 1)
+                   .unsqueeze(0);
+      auto k = (at::randn({c.keys, width}, opts) * 2)
+                   .to(c.dtype)
+                   .narrow(1, c.heads * c.dim, c.kv_heads * c.dim)
+                   .view({c.keys, c.kv_heads, c.dim})
+                   .transpose(0, 1)
+                   .unsqueeze(0);
+      const std::int64_t offset = c.keys - c.queries, group = c.heads / c.kv_heads;
+      const double scale = 1.0 / std::sqrt(double(c.dim));
+      auto products = at::matmul(q.squeeze(0).to(at::kDouble),
+                                 k.squeeze(0).to(at::kDouble).repeat_interleave(group, 0).transpose(1, 2)) *
+                      scale;  // [H, Tq, Tk]
+      auto visible = memory::window_mask(c.queries, c.keys, offset, c.window, at::kCUDA);
+      auto masked = products.masked_fill(visible.logical_not(), -std::numeric_limits<double>::infinity());
+      // The window's own log-sum-exp plus a random share for other keys (the global stage).
+      auto row_lse = (at::logsumexp(masked, 2) + at::rand({c.heads, c.queries}, opts.dtype(at::kDouble))).to(at::kFloat);
+      auto want = at::exp(masked - row_lse.to(at::kDouble).unsqueeze(-1)).sum(1);
+      auto got = model::fused_window_sums(q, k, row_lse, offset, c.window, scale);
+      QVERIFY(got.defined());
+      const double err = max_abs(got.to(at::kDouble), want) / want.abs().max().item<double>();
+      auto running = at::rand({c.heads, c.keys + 9}, opts), before = running.clone();
+      auto added = model::fused_window_sums(q, k, row_lse, offset, c.window, scale, running.narrow(1, 4, c.keys));
+      QCOMPARE(added.data_ptr(), running.narrow(1, 4, c.keys).data_ptr());
+      const double add_err = max_abs(running.narrow(1, 4, c.keys).to(at::kDouble),
+                                     before.narrow(1, 4, c.keys).to(at::kDouble) + want) /
+                             want.abs().max().item<double>();
+      QVERIFY(at::equal(running.narrow(1, 0, 4), before.narrow(1, 0, 4)) &&
+              at::equal(running.narrow(1, c.keys + 4, 5), before.narrow(1, c.keys + 4, 5)));
+      qInfo("window sums from q and k (%s, D %lld, %lld queries, %lld keys) max relative diff %.3g, added %.3g",
+            c10::toString(c.dtype), (long long)c.dim, (long long)c.queries, (long long)c.keys, err, add_err);
+      QVERIFY(err < 1e-4 && add_err < 1e-4);
+    }
+    // Where the kernel does not apply: float32, a head size of 96.
+    auto q32 = at::randn({1, 4, 16, 128}, opts), k32 = at::randn({1, 2, 32, 128}, opts);
+    auto lse32 = at::zeros({4, 16}, opts);
+    QVERIFY(!model::fused_window_sums(q32, k32, lse32, 16, 32, 0.1).defined());
+    QVERIFY(!model::fused_window_sums(at::randn({1, 4, 16, 96}, opts).to(at::kBFloat16),
+                                      at::randn({1, 2, 32, 96}, opts).to(at::kBFloat16), lse32, 16, 32, 0.1)
+                 .defined());
 #else
     QSKIP("CPU build: the kernels are checked on the device (tools/device)");
 #endif

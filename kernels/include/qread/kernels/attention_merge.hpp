@@ -31,6 +31,19 @@ void window_attention_received_cuda(const void* logits, const float* lse, float*
                                     std::int64_t queries, std::int64_t keys, std::int64_t offset, std::int64_t window,
                                     float scale, ElementType type, void* stream, std::int64_t score_stride = 0,
                                     bool accumulate = false);
+
+// The same sums from the queries and keys themselves (no logits in memory): q rows (h, i) at
+// q + h * q_head_stride + i * q_token_stride, k rows (g, j) likewise, D elements each; query head h
+// reads KV head h / (heads / kv_heads). The products q.k are summed in float (tensor cores) from
+// the 16-bit elements, not rounded to them as a matmul's logits would be. Needs
+// window_sums_supported(type, dim), rows 16-byte aligned with strides a multiple of 8 elements.
+bool window_sums_supported(ElementType type, std::int64_t dim);
+void window_attention_received_qk_cuda(const void* q, std::int64_t q_head_stride, std::int64_t q_token_stride,
+                                       const void* k, std::int64_t k_head_stride, std::int64_t k_token_stride,
+                                       const float* lse, float* score, std::int64_t heads, std::int64_t kv_heads,
+                                       std::int64_t queries, std::int64_t keys, std::int64_t dim, std::int64_t offset,
+                                       std::int64_t window, float scale, ElementType type, void* stream,
+                                       std::int64_t score_stride = 0, bool accumulate = false);
 #endif
 
 }  // namespace qread::kernels
