@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #ifdef QREAD_WITH_CUDA
+#include "qread/kernels/activation.hpp"
 #include "qread/kernels/attention_merge.hpp"
 #include "qread/kernels/block_cache.hpp"
 #include "qread/kernels/rms_norm.hpp"
@@ -107,6 +108,17 @@ at::Tensor fused_window_attention_received(const at::Tensor& logits, const at::T
   return score;
 }
 
+at::Tensor fused_silu_mul(const at::Tensor& gate, const at::Tensor& up) {
+  kernels::ElementType type;
+  if (!gate.is_cuda() || !element_type(gate.scalar_type(), type) || up.device() != gate.device() ||
+      up.scalar_type() != gate.scalar_type() || gate.dim() != 2 || up.sizes() != gate.sizes() ||
+      gate.stride(1) != 1 || up.stride(1) != 1 || up.stride(0) != gate.stride(0) || gate.stride(0) < gate.size(1))
+    return {};
+  kernels::silu_mul_cuda(gate.data_ptr(), up.data_ptr(), gate.size(0), gate.size(1), gate.stride(0), type,
+                         c10::cuda::getCurrentCUDAStream().stream());
+  return gate;
+}
+
 at::Tensor fused_window_sums(const at::Tensor& q, const at::Tensor& k, const at::Tensor& lse, std::int64_t offset,
                              std::int64_t window, double scale, const at::Tensor& add_into) {
   kernels::ElementType type;
@@ -170,6 +182,7 @@ at::Tensor fused_window_sums(const at::Tensor&, const at::Tensor&, const at::Ten
                              const at::Tensor&) {
   return {};
 }
+at::Tensor fused_silu_mul(const at::Tensor&, const at::Tensor&) { return {}; }
 #endif
 
 }  // namespace qread::model

@@ -36,6 +36,10 @@ at::Tensor fused_window_attention_received(const at::Tensor& logits, const at::T
 // D other than 64 or 128, rows not 16-byte aligned).
 at::Tensor fused_window_sums(const at::Tensor& q, const at::Tensor& k, const at::Tensor& lse, std::int64_t offset,
                              std::int64_t window, double scale, const at::Tensor& add_into = {});
+// at::silu_(gate).mul_(up) by one kernel, in place in gate: gate and up [T, I] of one type and
+// strides, last dimension contiguous (the halves of the MLP's [T, 2I] product). Returns gate;
+// undefined where the kernel does not apply.
+at::Tensor fused_silu_mul(const at::Tensor& gate, const at::Tensor& up);
 // Block choice (memory::select_blocks) in two kernels: repr [n, Hq * D] with rows contiguous,
 // query float [Hq, D] with stride(1) == 1, question [Hq * D] contiguous of repr's type, or
 // undefined. Returns the ids of the min(k, n) best scores (int64, ascending).

@@ -297,9 +297,10 @@ at::Tensor Transformer::after_attention(std::int64_t layer, const at::Tensor& x,
   auto gate_up = l.gate_up_bias.defined() ? at::addmm(l.gate_up_bias, h, l.gate_up.t()) : at::matmul(h, l.gate_up.t());
   // SiLU(gate) * up in place, in the gate's half: the two [T, I] temporaries it made were the
   // prefill's peak (Llama-3-8B shape, chunks of 8K: 2 x 235 MB). The product reads the half with
-  // its row stride, without a copy.
-  auto act = gate_up.narrow(1, 0, I);
-  at::silu_(act).mul_(gate_up.narrow(1, I, I));
+  // its row stride, without a copy; on CUDA one kernel (ATen's two ops take its strided,
+  // element-at-a-time kernel on these halves).
+  auto act = gate_up.narrow(1, 0, I), up = gate_up.narrow(1, I, I);
+  if (!fused_silu_mul(act, up).defined()) at::silu_(act).mul_(up);
   return l.down_bias.defined() ? y + at::addmm(l.down_bias, act, l.down.t()) : at::addmm(y, act, l.down.t());
 }
 

@@ -1,7 +1,8 @@
 // Kernel timings, one JSON object per line: the RMSNorm CPU reference always; with QREAD_CUDA and
-// a GPU, the RMSNorm kernel, RoPE, block selection (select_blocks_cuda) at the Llama-3-8B shape, and the
-// copy kernel between page-locked host memory and the device (copy_rows_cuda), and the window sums
-// of an execution block (from its logits, and from its queries and keys).
+// a GPU, at the Llama-3-8B shape: the RMSNorm kernel, RoPE, block selection (select_blocks_cuda), the
+// copy kernel between page-locked host memory and the device (copy_rows_cuda), the window sums of
+// an execution block (from its logits, and from its queries and keys) and the MLP's SiLU(gate) * up.
+#include "qread/kernels/activation.hpp"
 #include "qread/kernels/attention_merge.hpp"
 #include "qread/kernels/block_cache.hpp"
 #include "qread/kernels/rms_norm.hpp"
@@ -165,6 +166,23 @@ double bench_window_sums(bool from_qk) {
   for (void* p : {q, k, logits, static_cast<void*>(lse), static_cast<void*>(score)}) cudaFree(p);
   return us;
 }
+
+// SiLU(gate) * up over a chunk of 8192 tokens of the Llama-3-8B MLP (the halves of [8192, 2 x 14336]
+// bf16 rows): microseconds per call.
+double bench_silu_mul() {
+  const std::int64_t rows = 8192, inner = 14336;
+  const std::size_t bytes = std::size_t(rows * 2 * inner) * 2;
+  void* gate_up;
+  cudaMalloc(&gate_up, bytes);
+  cudaMemset(gate_up, 0, bytes);
+  auto* base = static_cast<std::uint16_t*>(gate_up);
+  const double us = time_cuda(50, [&] {
+    qread::kernels::silu_mul_cuda(base, base + inner, rows, inner, 2 * inner, qread::kernels::ElementType::bfloat16,
+                                  nullptr);
+  });
+  cudaFree(gate_up);
+  return us;
+}
 #endif
 
 }  // namespace
@@ -213,6 +231,12 @@ int main() {
     for (bool from_qk : {false, true})
       std::printf("{\"kernel\":\"window_sums_from_%s\",\"heads\":32,\"queries\":512,\"keys\":1536,\"us\":%.2f}\n",
                   from_qk ? "qk" : "logits", bench_window_sums(from_qk));
+  if (devices > 0) {
+    const double us = bench_silu_mul();
+    // Read both halves, write the gate's: 3 x 8192 x 14336 x 2 bytes.
+    std::printf("{\"kernel\":\"silu_mul_cuda_bf16\",\"rows\":8192,\"cols\":14336,\"us\":%.2f,\"GBps\":%.1f}\n", us,
+                3.0 * 8192 * 14336 * 2 / (us * 1e3));
+  }
 #endif
   return 0;
 }

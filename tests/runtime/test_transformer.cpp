@@ -3,6 +3,7 @@
 // models of each architecture; chunked prefill against one-shot; cached decode against
 // recomputation; the shared oracle models in dense mode; clear errors on bad weights and ids.
 #include "memory/memory_factory.hpp"
+#include "model/fused_ops.hpp"
 #include "model/model_config.hpp"
 #include "model/safetensors.hpp"
 #include "model/transformer.hpp"
@@ -346,6 +347,38 @@ class TestTransformer : public QObject {
     QVERIFY2(worst <= limit, qPrintable(QString::number(worst)));
 #else
     QSKIP("CPU build: CUDA graphs are checked on the device (tools/device)");
+#endif
+  }
+
+  void fusedSiluMulEqualsAtenOps() {
+#ifdef QREAD_WITH_CUDA
+    if (!at::hasCUDA()) QSKIP("built with CUDA but no CUDA device is present");
+    // The MLP's activation kernel against ATen's silu_ then mul_ on the two halves of random
+    // [T, 2I] products: 16-byte rows (I a multiple of 8) and rows that are not (odd I, a start
+    // one element off), the three types. The kernel rounds as ATen does (the SiLU to the type,
+    // then the product): at most one unit in the last place apart; columns past the halves untouched.
+    for (auto dtype : {at::kBFloat16, at::kHalf, at::kFloat})
+      for (auto [rows, inner, shift] : {std::tuple{37, 64, 0}, std::tuple{300, 1000, 0}, std::tuple{5, 77, 1}}) {
+        auto opts = at::TensorOptions().device(at::kCUDA).dtype(dtype);
+        auto buffer = (at::randn({rows, 2 * inner + 3}, opts.dtype(at::kFloat)) * 4).to(dtype);
+        auto expected = buffer.clone();
+        auto gate = buffer.narrow(1, shift, inner), up = buffer.narrow(1, shift + inner, inner);
+        QCOMPARE(qread::model::fused_silu_mul(gate, up).data_ptr(), gate.data_ptr());
+        auto want = expected.narrow(1, shift, inner);
+        at::silu_(want).mul_(expected.narrow(1, shift + inner, inner));
+        const auto diff = (buffer.to(at::kFloat) - expected.to(at::kFloat)).abs();
+        const double ulp = dtype == at::kBFloat16 ? 1.0 / 128 : dtype == at::kHalf ? 1.0 / 1024 : 1.0 / (1 << 23);
+        // Relative to the value, or to the smallest normal number below it (f16's subnormals).
+        const double tiny = dtype == at::kHalf ? 6.2e-5 : 1.2e-38;
+        const double worst = (diff / expected.to(at::kFloat).abs().clamp_min(tiny)).max().item<double>();
+        const double exact = (diff == 0).to(at::kDouble).mean().item<double>();
+        qInfo("%s, %d x %d (start +%d): %.4f of elements identical, max relative diff %.3g", c10::toString(dtype), rows,
+              inner, shift, exact, worst);
+        QVERIFY2(worst <= ulp, qPrintable(QString::number(worst)));
+        QVERIFY(exact > 0.99);
+      }
+#else
+    QSKIP("CPU build: the kernel is checked on the device (tools/device)");
 #endif
   }
 
