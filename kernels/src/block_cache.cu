@@ -169,7 +169,7 @@ __global__ void copy_rows_kernel(const char* src, std::int64_t src_pitch, char* 
   }
 }
 
-constexpr int kScoreWarps = 8, kTopThreads = 256, kMaxSelected = 1024;
+constexpr int kScoreWarps = 8, kMaxSelected = 1024;
 // The effective query (query + weight * question) is staged in shared memory up to this many
 // floats (48 KB: 96 heads of 128); wider rows read it from global memory.
 constexpr int kMaxStagedQuery = 12288;
@@ -239,52 +239,50 @@ __global__ void block_scores_kernel(const T* __restrict__ repr, std::int64_t n, 
   if (lane == 0) scores[b] = isnan(sum) ? -INFINITY : sum;
 }
 
-// One thread block: k rounds of arg-max (ties to the lower id), a chosen score marked NaN; then
-// the ids sorted ascending. The scores sit in shared memory when they fit.
+// The k best of n scores (ties to the lower index; NaN marks one taken), their indices ascending,
+// by one warp: lane l scans indices l, l + 32, ... for its best, the warp agrees on the overall
+// best, and only the lane that held it scans again. (A thread block of 256 threads took 10 us for
+// k = 8 of 800: two barriers per round.)
 __global__ void top_blocks_kernel(float* scores, std::int64_t n, std::int64_t k, std::int64_t* ids) {
   __shared__ float staged[kMaxStagedScores];
-  __shared__ float best_value[kTopThreads / 32];
-  __shared__ int best_index[kTopThreads / 32];
   __shared__ int chosen[kMaxSelected];
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int lane = threadIdx.x;
   float* values = n <= kMaxStagedScores ? staged : scores;
   if (values == staged)
-    for (std::int64_t b = threadIdx.x; b < n; b += blockDim.x) staged[b] = scores[b];
-  __syncthreads();
+    for (std::int64_t b = lane; b < n; b += 32) staged[b] = scores[b];
+  __syncwarp();
   const auto better = [](float v, int x, float value, int index) {
     return x >= 0 && (index < 0 || v > value || (v == value && x < index));
   };
-  for (std::int64_t j = 0; j < k; ++j) {
-    float value = -INFINITY;
-    int index = -1;
-    for (std::int64_t b = threadIdx.x; b < n; b += blockDim.x) {
+  auto scan = [&](float& value, int& index) {
+    value = -INFINITY;
+    index = -1;
+    for (std::int64_t b = lane; b < n; b += 32) {
       const float v = values[b];
       if (!isnan(v) && better(v, int(b), value, index)) value = v, index = int(b);
     }
+  };
+  float mine;
+  int mine_index;
+  scan(mine, mine_index);
+  for (std::int64_t j = 0; j < k; ++j) {
+    float value = mine;
+    int index = mine_index;
     for (int offset = 16; offset > 0; offset /= 2) {
-      const float v = __shfl_down_sync(0xffffffffu, value, offset);
-      const int x = __shfl_down_sync(0xffffffffu, index, offset);
+      const float v = __shfl_xor_sync(0xffffffffu, value, offset);
+      const int x = __shfl_xor_sync(0xffffffffu, index, offset);
       if (better(v, x, value, index)) value = v, index = x;
     }
-    if (lane == 0) best_value[warp] = value, best_index[warp] = index;
-    __syncthreads();
-    if (warp == 0) {
-      // The warps' winners, reduced by the first warp.
-      value = lane < kTopThreads / 32 ? best_value[lane] : -INFINITY;
-      index = lane < kTopThreads / 32 ? best_index[lane] : -1;
-      for (int offset = 16; offset > 0; offset /= 2) {
-        const float v = __shfl_down_sync(0xffffffffu, value, offset);
-        const int x = __shfl_down_sync(0xffffffffu, index, offset);
-        if (better(v, x, value, index)) value = v, index = x;
-      }
-      if (lane == 0) {
-        chosen[j] = index;
-        values[index] = NAN;
-      }
+    // Every lane now holds the same best (the comparison is a total order on the candidates);
+    // -1 only where fewer than k are left (NaN input), which block_scores_kernel never writes.
+    if (lane == 0) chosen[j] = index;
+    if (index >= 0 && index % 32 == lane) {
+      values[index] = NAN;
+      scan(mine, mine_index);
     }
-    __syncthreads();
+    __syncwarp();
   }
-  if (threadIdx.x == 0) {
+  if (lane == 0) {
     for (std::int64_t i = 1; i < k; ++i)
       for (std::int64_t j = i; j > 0 && chosen[j - 1] > chosen[j]; --j) {
         const int t = chosen[j];
@@ -424,7 +422,7 @@ void select_blocks_cuda(const void* repr, std::int64_t n, std::int64_t heads, st
         static_cast<const T*>(question), weight, scratch);
   });
   check_launch("select_blocks_cuda: scores");
-  top_blocks_kernel<<<1, kTopThreads, 0, s>>>(scratch, n, k, ids);
+  top_blocks_kernel<<<1, 32, 0, s>>>(scratch, n, k, ids);
   check_launch("select_blocks_cuda: top-k");
 }
 
