@@ -51,10 +51,18 @@ __global__ void parallel_policy_kernel(BlockCacheState s, const std::int64_t* id
   __shared__ std::int64_t block[kParallelSlots], entered[kParallelSlots], id[kParallelIds];
   __shared__ double score[kParallelSlots];
   __shared__ bool miss[kParallelIds], evict[kParallelSlots];
+  __shared__ std::int64_t hit_slot[kParallelIds], counters[4];
   __shared__ int cached, missing;
   const int t = threadIdx.x;
   const int capacity = int(s.capacity);
-  if (t == 0) cached = missing = 0;
+  if (t == 0) {
+    cached = missing = 0;
+    // Read here, beside the other loads: the last thread's loop below then waits on no load.
+    counters[0] = s.counters[kClock];
+    counters[1] = s.counters[kEntered];
+    counters[2] = s.counters[kHits];
+    counters[3] = s.counters[kMisses];
+  }
   __syncthreads();
   int my_cached = 0, my_missing = 0;
   for (int i = t; i < capacity; i += blockDim.x) {
@@ -65,7 +73,8 @@ __global__ void parallel_policy_kernel(BlockCacheState s, const std::int64_t* id
   }
   for (int i = t; i < int(n); i += blockDim.x) {
     id[i] = ids[i];
-    miss[i] = s.block_slot[id[i]] < 0;
+    hit_slot[i] = s.block_slot[id[i]];  // eviction below never takes a block that is asked for
+    miss[i] = hit_slot[i] < 0;
     my_missing += miss[i];
   }
   atomicAdd(&cached, my_cached);
@@ -92,8 +101,9 @@ __global__ void parallel_policy_kernel(BlockCacheState s, const std::int64_t* id
     __syncthreads();
   }
   if (t != 0) return;
-  const std::int64_t clock = ++s.counters[kClock];
-  std::int64_t next_entry = s.counters[kEntered], hits = 0, misses = 0;
+  const std::int64_t clock = counters[0] + 1;
+  s.counters[kClock] = clock;
+  std::int64_t next_entry = counters[1], hits = 0, misses = 0;
   int free_from = 0;  // slots below it are taken: misses take free slots in increasing order
   for (int i = 0; i < int(n); ++i) {
     std::int64_t at = -1;
@@ -109,15 +119,15 @@ __global__ void parallel_policy_kernel(BlockCacheState s, const std::int64_t* id
       }
     } else {
       ++hits;
-      at = s.block_slot[id[i]];
+      at = hit_slot[i];
     }
     if (at >= 0) s.slot_score[at] = lru ? double(clock) : 0.0;
     slot[i] = at;
     missed[i] = miss[i];
   }
   s.counters[kEntered] = next_entry;
-  s.counters[kHits] += hits;
-  s.counters[kMisses] += misses;
+  s.counters[kHits] = counters[2] + hits;
+  s.counters[kMisses] = counters[3] + misses;
 }
 
 __device__ inline bool aligned(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
