@@ -178,16 +178,17 @@ at::Tensor BlockMemory::attend(const at::Tensor& q, const at::Tensor& k, const a
   const auto mean_queries = execution_block_means(global_q, exc);
   setup_scope.reset();
 
-  std::vector<at::Tensor> outputs;
+  // The output in the layout the model reads next (rows of [T, H * D]): each execution block
+  // writes its rows in place, with no concatenation here and no transposed copy in the model.
+  const auto result = at::empty({1, t, heads_, dim_}, q.options()).transpose(1, 2);
   for (std::int64_t st = 0; st < t; st += exc) {
     const std::int64_t ed = std::min(st + exc, t);
     const std::int64_t kv_st = std::max<std::int64_t>(kv_length + st - t - n_local, 0);
     const std::int64_t kv_ed = kv_length + ed - t;
     retrievals_.push_back({length_ + st, {}});
-    auto [out, local_score] = attend_execution_block(
+    const auto local_score = attend_execution_block(
         q.narrow(2, st, ed - st), local_k.narrow(2, kv_st, kv_ed - kv_st), local_v.narrow(2, kv_st, kv_ed - kv_st),
-        global_q.narrow(2, st, ed - st), mean_queries[st / exc]);
-    outputs.push_back(out);
+        global_q.narrow(2, st, ed - st), mean_queries[st / exc], result.narrow(2, st, ed - st));
     PhaseScope absorb_scope("blocks: absorb");
     absorb(ed - st, local_score, global_q);
   }
@@ -211,7 +212,7 @@ at::Tensor BlockMemory::attend(const at::Tensor& q, const at::Tensor& k, const a
   for (auto* rows : {&local_k_, &local_v_, &rest_k_, &rest_v_, &rest_score_}) rows->fit(room);
   rest_origin_ += rest_begin_;
   rest_begin_ = 0;
-  return outputs.size() == 1 ? outputs.front() : at::cat(outputs, 2);
+  return result;
 }
 
 const std::vector<Retrieval>& BlockMemory::retrievals() {
@@ -227,11 +228,9 @@ const std::vector<Retrieval>& BlockMemory::retrievals() {
   return retrievals_;
 }
 
-std::pair<at::Tensor, at::Tensor> BlockMemory::attend_execution_block(const at::Tensor& q,
-                                                                      const at::Tensor& local_k,
-                                                                      const at::Tensor& local_v,
-                                                                      const at::Tensor& global_q,
-                                                                      const at::Tensor& mean_query) {
+at::Tensor BlockMemory::attend_execution_block(const at::Tensor& q, const at::Tensor& local_k,
+                                              const at::Tensor& local_v, const at::Tensor& global_q,
+                                              const at::Tensor& mean_query, const at::Tensor& into) {
   const std::int64_t len_q = q.size(2), len_k = local_k.size(2), n_local = config_.n_local;
   // The blocks to retrieve first: on CUDA their copies then run on the store's copy stream while
   // this stream does the local window's work.
@@ -292,8 +291,8 @@ std::pair<at::Tensor, at::Tensor> BlockMemory::attend_execution_block(const at::
   // that is, query i sees global key j when j <= i + visible_shift.
   const std::int64_t visible_shift = rest_k_.length + rest_offset - n_local;
   scope.emplace("blocks: fused stages");
-  if (auto fused = fused_execution_block(local_q, local_kr, local_v, global_q, global_keys, global_kv, visible_shift))
-    return *fused;
+  if (fused_execution_block(local_q, local_kr, local_v, global_q, global_keys, global_kv, visible_shift, into))
+    return {};
 
   scope.emplace("blocks: explicit stages");
   const auto [global_k, global_v] = global_kv();
@@ -315,13 +314,14 @@ std::pair<at::Tensor, at::Tensor> BlockMemory::attend_execution_block(const at::
                          .sum(0);
     store_.add_scores(ids, per_block);
   }
-  return {out, attention.score(0)};
+  into.copy_(out);
+  return attention.score(0);
 }
 
-std::optional<std::pair<at::Tensor, at::Tensor>> BlockMemory::fused_execution_block(
-    const at::Tensor& local_q, const at::Tensor& local_k, const at::Tensor& local_v, const at::Tensor& global_q,
-    std::int64_t keys, const std::function<std::pair<at::Tensor, at::Tensor>()>& global_kv,
-    std::int64_t visible_shift) {
+bool BlockMemory::fused_execution_block(const at::Tensor& local_q, const at::Tensor& local_k,
+                                        const at::Tensor& local_v, const at::Tensor& global_q, std::int64_t keys,
+                                        const std::function<std::pair<at::Tensor, at::Tensor>()>& global_kv,
+                                        std::int64_t visible_shift, const at::Tensor& into) {
   // Both stages by flash attention, merged by their log-sum-exps; the local window's attention
   // per key (for representative keys) from the merged normaliser. The global stage's mask
   // (j <= i + visible_shift) is flash's end-aligned causal mask when visible_shift = Tk - Tq,
@@ -331,14 +331,14 @@ std::optional<std::pair<at::Tensor, at::Tensor>> BlockMemory::fused_execution_bl
   const bool unmasked = visible_shift >= keys - 1;
   if (!compat::fused_attention() || config_.cache_strategy == CacheStrategy::lru_s || visible_shift < 0 ||
       (!unmasked && visible_shift != keys - len_q))
-    return std::nullopt;
+    return false;
   // The local window's work first: on CUDA the retrieved blocks' copies run meanwhile. (The
   // global stage on a second stream beside the local flash was slower: 4.76-4.93 s at 100K on
   // the H200 against 4.52 s.)
   const double scale = 1.0 / std::sqrt(double(dim_));
   std::optional<PhaseScope> scope(std::in_place, "fused: local flash");
   auto local = compat::flash_attention(local_q, local_k, local_v, true, config_.n_local, scale);
-  if (!local) return std::nullopt;
+  if (!local) return false;
   auto [out, lse] = *local;
   // The window logits (for the window sums) only where the sums do not come from the queries and
   // keys by the tensor-core kernel; then before the global stage, which may wait for the retrieval.
@@ -359,9 +359,11 @@ std::optional<std::pair<at::Tensor, at::Tensor>> BlockMemory::fused_execution_bl
     // Not cuDNN: the global key count changes from one execution block (or decoded token) to
     // the next, and cuDNN plans per shape (decode 23 -> 33-78 ms/token with it).
     auto global = compat::flash_attention(global_q, global_k, global_v, !unmasked, 0, scale, /*allow_cudnn=*/false);
-    if (!global) return std::nullopt;
+    if (!global) return false;
     global_scope.emplace("fused: merge");
-    std::tie(out, lse) = merge_attention(out, lse, global->first, global->second);
+    std::tie(out, lse) = merge_attention(out, lse, global->first, global->second, into);
+  } else {
+    into.copy_(out);
   }
   // The window keys' attention: exp(scale * q.k - lse) over the queries whose window holds them,
   // added straight to their running scores (absorb then has nothing to add). On CUDA only as a
@@ -372,10 +374,10 @@ std::optional<std::pair<at::Tensor, at::Tensor>> BlockMemory::fused_execution_bl
   if (from_logits || !model::fused_window_sums(local_q, local_k, lse, len_k - len_q, config_.n_local, scale, scores)
                           .defined()) {
     if (!logits.defined()) logits = window_logits();
-    if (!add_window_attention(logits, lse, len_k - len_q, config_.n_local, scale, scores)) return std::nullopt;
+    if (!add_window_attention(logits, lse, len_k - len_q, config_.n_local, scale, scores)) return false;
   }
   ++fused_blocks_;
-  return std::make_pair(out, at::Tensor());
+  return true;
 }
 
 at::Tensor BlockMemory::window_scores(std::int64_t exec_length, std::int64_t window_keys) {

@@ -88,19 +88,18 @@ class BlockMemory : public ContextMemory {
   std::int64_t window_bytes() const;
 
  private:
-  // The output for one execution block and the local attention its window keys received (or
-  // nothing where it added that to their running scores itself);
-  // mean_query: the execution block's row of execution_block_means.
-  std::pair<at::Tensor, at::Tensor> attend_execution_block(const at::Tensor& q, const at::Tensor& local_k,
-                                                           const at::Tensor& local_v, const at::Tensor& global_q,
-                                                           const at::Tensor& mean_query);
-  // The same by flash attention (CUDA), when it applies; nothing otherwise. global_kv makes the
-  // global stage's `keys` keys and values (waiting for the retrieval); it is called only once
-  // the local window's work is queued.
-  std::optional<std::pair<at::Tensor, at::Tensor>> fused_execution_block(
-      const at::Tensor& local_q, const at::Tensor& local_k, const at::Tensor& local_v, const at::Tensor& global_q,
-      std::int64_t keys, const std::function<std::pair<at::Tensor, at::Tensor>()>& global_kv,
-      std::int64_t visible_shift);
+  // Writes one execution block's output into `into` ([1, Hq, len_q, D]) and returns the local
+  // attention its window keys received (undefined where it added that to their running scores
+  // itself); mean_query: the execution block's row of execution_block_means.
+  at::Tensor attend_execution_block(const at::Tensor& q, const at::Tensor& local_k, const at::Tensor& local_v,
+                                    const at::Tensor& global_q, const at::Tensor& mean_query, const at::Tensor& into);
+  // The same by flash attention (CUDA), when it applies (then true, the window sums added). global_kv
+  // makes the global stage's `keys` keys and values (waiting for the retrieval); it is called
+  // only once the local window's work is queued.
+  bool fused_execution_block(const at::Tensor& local_q, const at::Tensor& local_k, const at::Tensor& local_v,
+                             const at::Tensor& global_q, std::int64_t keys,
+                             const std::function<std::pair<at::Tensor, at::Tensor>()>& global_kv,
+                             std::int64_t visible_shift, const at::Tensor& into);
   // The running scores ([Hq, n], a view of rest_score_) of the last n of an execution block's
   // window_keys window keys that it scores: n = min(window_keys, exec_length + n_local).
   at::Tensor window_scores(std::int64_t exec_length, std::int64_t window_keys);

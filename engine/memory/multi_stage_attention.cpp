@@ -70,9 +70,13 @@ at::Tensor MultiStageAttention::finish() {
 }
 
 std::pair<at::Tensor, at::Tensor> merge_attention(const at::Tensor& out_a, const at::Tensor& lse_a,
-                                                  const at::Tensor& out_b, const at::Tensor& lse_b) {
-  auto fused = model::fused_merge_attention(out_a, lse_a, out_b, lse_b);
-  return fused.first.defined() ? fused : compat::merge_attention(out_a, lse_a, out_b, lse_b);
+                                                  const at::Tensor& out_b, const at::Tensor& lse_b,
+                                                  const at::Tensor& into) {
+  auto fused = model::fused_merge_attention(out_a, lse_a, out_b, lse_b, into);
+  if (fused.first.defined()) return fused;
+  auto merged = compat::merge_attention(out_a, lse_a, out_b, lse_b);
+  if (into.defined()) merged.first = into.copy_(merged.first);
+  return merged;
 }
 
 }  // namespace qread::memory

@@ -48,8 +48,10 @@ at::Tensor complement_window_mask(std::int64_t queries, std::int64_t keys, std::
                                   std::int64_t width, const at::Device& device);
 
 // Two attention results over disjoint key sets of the same queries merged by their log-sum-exps
-// (compat::merge_attention), in one kernel where it applies (CUDA): {out, lse}.
+// (compat::merge_attention), in one kernel where it applies (CUDA): {out, lse}. With `into` (out's
+// shape and type), out is written there.
 std::pair<at::Tensor, at::Tensor> merge_attention(const at::Tensor& out_a, const at::Tensor& lse_a,
-                                                  const at::Tensor& out_b, const at::Tensor& lse_b);
+                                                  const at::Tensor& out_b, const at::Tensor& lse_b,
+                                                  const at::Tensor& into = {});
 
 }  // namespace qread::memory

@@ -73,21 +73,24 @@ at::Tensor fused_block_representatives(const at::Tensor& keys, const at::Tensor&
 }
 
 std::pair<at::Tensor, at::Tensor> fused_merge_attention(const at::Tensor& out_a, const at::Tensor& lse_a,
-                                                        const at::Tensor& out_b, const at::Tensor& lse_b) {
+                                                        const at::Tensor& out_b, const at::Tensor& lse_b,
+                                                        const at::Tensor& into) {
   kernels::ElementType type;
   auto usable = [](const at::Tensor& o, const at::Tensor& l) {
     return o.is_cuda() && o.dim() == 4 && o.size(0) == 1 && o.stride(3) == 1 && l.scalar_type() == at::kFloat &&
            l.is_contiguous() && l.numel() == o.size(1) * o.size(2);
   };
   if (!usable(out_a, lse_a) || !usable(out_b, lse_b) || out_a.sizes() != out_b.sizes() ||
-      out_a.scalar_type() != out_b.scalar_type() || !element_type(out_a.scalar_type(), type))
+      out_a.scalar_type() != out_b.scalar_type() || !element_type(out_a.scalar_type(), type) ||
+      (into.defined() && (into.device() != out_a.device() || into.scalar_type() != out_a.scalar_type() ||
+                          into.sizes() != out_a.sizes() || into.stride(3) != 1)))
     return {};
-  auto out = at::empty(out_a.sizes(), out_a.options().memory_format(at::MemoryFormat::Contiguous));
+  auto out = into.defined() ? into : at::empty(out_a.sizes(), out_a.options().memory_format(at::MemoryFormat::Contiguous));
   auto lse = at::empty_like(lse_a);
   kernels::merge_attention_cuda(out_a.data_ptr(), out_a.stride(1), out_a.stride(2), lse_a.data_ptr<float>(),
                                 out_b.data_ptr(), out_b.stride(1), out_b.stride(2), lse_b.data_ptr<float>(),
-                                out.data_ptr(), lse.data_ptr<float>(), out_a.size(1), out_a.size(2), out_a.size(3),
-                                type, c10::cuda::getCurrentCUDAStream().stream());
+                                out.data_ptr(), out.stride(1), out.stride(2), lse.data_ptr<float>(), out_a.size(1),
+                                out_a.size(2), out_a.size(3), type, c10::cuda::getCurrentCUDAStream().stream());
   return {out, lse};
 }
 
@@ -171,7 +174,7 @@ at::Tensor fused_block_representatives(const at::Tensor&, const at::Tensor&, std
   return {};
 }
 std::pair<at::Tensor, at::Tensor> fused_merge_attention(const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                                                        const at::Tensor&) {
+                                                        const at::Tensor&, const at::Tensor&) {
   return {};
 }
 at::Tensor fused_window_attention_received(const at::Tensor&, const at::Tensor&, std::int64_t, std::int64_t, double,

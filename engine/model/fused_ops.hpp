@@ -20,9 +20,11 @@ at::Tensor fused_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tens
 at::Tensor fused_block_representatives(const at::Tensor& keys, const at::Tensor& scores, std::int64_t n,
                                        std::int64_t r, const at::Tensor& out = {});
 // compat::merge_attention in one kernel: out_a, out_b [1, H, T, D] (last dim contiguous), lse_a,
-// lse_b float [1, H, T] contiguous. Returns {out [1, H, T, D], lse [1, H, T]}.
+// lse_b float [1, H, T] contiguous. Returns {out [1, H, T, D], lse [1, H, T]}; out is `into` where
+// given (same shape and type, last dim contiguous, any other strides).
 std::pair<at::Tensor, at::Tensor> fused_merge_attention(const at::Tensor& out_a, const at::Tensor& lse_a,
-                                                        const at::Tensor& out_b, const at::Tensor& lse_b);
+                                                        const at::Tensor& out_b, const at::Tensor& lse_b,
+                                                        const at::Tensor& into = {});
 // The attention each key of a window received, summed over the queries: logits [H, Tq, Tk]
 // contiguous (unscaled q.k), lse float with H * Tq elements (the queries' final log-sum-exps of
 // their scaled scores); query i sees key j when 0 <= i - j + offset < window. Returns float [H, Tk];

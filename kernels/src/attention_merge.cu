@@ -21,7 +21,8 @@ template <typename T>
 __global__ void merge_kernel(const T* __restrict__ a, std::int64_t a_head, std::int64_t a_token,
                              const float* __restrict__ lse_a, const T* __restrict__ b, std::int64_t b_head,
                              std::int64_t b_token, const float* __restrict__ lse_b, T* __restrict__ out,
-                             float* __restrict__ lse, std::int64_t heads, std::int64_t tokens, std::int64_t dim) {
+                             std::int64_t out_head, std::int64_t out_token, float* __restrict__ lse,
+                             std::int64_t heads, std::int64_t tokens, std::int64_t dim) {
   const std::int64_t row = std::int64_t(blockIdx.x) * kMergeRows + threadIdx.x / 32;
   if (row >= heads * tokens) return;
   const int lane = threadIdx.x % 32;
@@ -41,7 +42,7 @@ __global__ void merge_kernel(const T* __restrict__ a, std::int64_t a_head, std::
   }
   const T* ra = a + h * a_head + t * a_token;
   const T* rb = b + h * b_head + t * b_token;
-  T* ro = out + row * dim;
+  T* ro = out + h * out_head + t * out_token;
   for (std::int64_t d = lane; d < dim; d += 32) {
     const float x = wa != 0.f ? to_float(ra[d]) * wa : 0.f;
     const float y = wb != 0.f ? to_float(rb[d]) * wb : 0.f;
@@ -106,8 +107,8 @@ __global__ void received_kernel(const T* __restrict__ logits, const float* __res
 
 void merge_attention_cuda(const void* a, std::int64_t a_head_stride, std::int64_t a_token_stride, const float* lse_a,
                           const void* b, std::int64_t b_head_stride, std::int64_t b_token_stride, const float* lse_b,
-                          void* out, float* lse, std::int64_t heads, std::int64_t tokens, std::int64_t dim,
-                          ElementType type, void* stream) {
+                          void* out, std::int64_t out_head_stride, std::int64_t out_token_stride, float* lse,
+                          std::int64_t heads, std::int64_t tokens, std::int64_t dim, ElementType type, void* stream) {
   if (heads <= 0 || tokens <= 0) return;
   const std::int64_t rows = heads * tokens;
   if ((rows + kMergeRows - 1) / kMergeRows > 0x7fffffff) throw std::runtime_error("merge_attention_cuda: too many rows");
@@ -117,7 +118,8 @@ void merge_attention_cuda(const void* a, std::int64_t a_head_stride, std::int64_
     using T = typename decltype(element)::type;
     merge_kernel<T><<<grid, 32 * kMergeRows, 0, s>>>(static_cast<const T*>(a), a_head_stride, a_token_stride, lse_a,
                                                      static_cast<const T*>(b), b_head_stride, b_token_stride, lse_b,
-                                                     static_cast<T*>(out), lse, heads, tokens, dim);
+                                                     static_cast<T*>(out), out_head_stride, out_token_stride, lse,
+                                                     heads, tokens, dim);
   });
   check_launch("merge_attention_cuda");
 }

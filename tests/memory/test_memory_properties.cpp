@@ -578,6 +578,13 @@ class TestMemoryProperties : public QObject {
     QCOMPARE(out.select(2, 7).abs().max().item<float>(), 0.0f);
     qInfo("merge max |diff| %.3g (lse %.3g)", merge_err, lse_err);
     QVERIFY(merge_err < 1e-5 && lse_err < 1e-5);
+    // Written into rows of a [1, T, H, D] buffer (the layout the model reads), the rest untouched.
+    auto buffer = at::full({1, tokens + 2, heads, dim}, 7.0, opts);
+    auto into = buffer.narrow(1, 1, tokens).transpose(1, 2);
+    auto [written, written_lse] = model::fused_merge_attention(a, lse_a, b, lse_b, into);
+    QCOMPARE(written.data_ptr(), into.data_ptr());
+    QVERIFY(at::equal(into, out) && at::equal(written_lse, lse));
+    QVERIFY((buffer.select(1, 0) == 7).all().item<bool>() && (buffer.select(1, tokens + 1) == 7).all().item<bool>());
 
     // The window sums: float32 and bf16 logits, rows of even length (the kernel's paired loads)
     // and odd, more keys than one thread block takes.

@@ -16,11 +16,12 @@ namespace qread::kernels {
 // row (h, t) of `dim` elements. a, b: rows at base + h * head_stride + t * token_stride
 // (elements; each its own strides); lse_a, lse_b: float [heads][tokens] contiguous. A part whose
 // lse is not finite saw no key and contributes nothing; when neither did, the row is 0 and its
-// lse -inf. out: contiguous [heads][tokens][dim] of `type`; lse: float [heads][tokens].
+// lse -inf. out: rows of `type` at out + h * out_head_stride + t * out_token_stride; lse: float
+// [heads][tokens].
 void merge_attention_cuda(const void* a, std::int64_t a_head_stride, std::int64_t a_token_stride, const float* lse_a,
                           const void* b, std::int64_t b_head_stride, std::int64_t b_token_stride, const float* lse_b,
-                          void* out, float* lse, std::int64_t heads, std::int64_t tokens, std::int64_t dim,
-                          ElementType type, void* stream);
+                          void* out, std::int64_t out_head_stride, std::int64_t out_token_stride, float* lse,
+                          std::int64_t heads, std::int64_t tokens, std::int64_t dim, ElementType type, void* stream);
 
 // score[h][j] = sum over queries i that see key j of exp(logits[h][i][j] * scale - lse[h][i]),
 // where query i sees key j when 0 <= i - j + offset < window. logits: contiguous
