@@ -185,13 +185,25 @@ struct BlockStore::Policy {
   }
 };
 
+namespace {
+// QREAD_GATHER_SMS=n: every store's retrieval copies with n thread blocks (set_gather_sms).
+int default_gather_sms() {
+  static const int n = [] {
+    const char* v = std::getenv("QREAD_GATHER_SMS");
+    return v ? std::max(0, std::atoi(v)) : 0;
+  }();
+  return n;
+}
+}  // namespace
+
 BlockStore::BlockStore(std::int64_t capacity, CacheStrategy strategy, std::optional<double> score_decay,
                        const at::Device& device)
     : capacity_(capacity),
       strategy_(strategy),
       score_decay_(score_decay.value_or(1.0)),
       device_(device),
-      on_device_(!device.is_cpu()) {
+      on_device_(!device.is_cpu()),
+      gather_sms_(default_gather_sms()) {
 #ifdef QREAD_WITH_CUDA
   if (on_device_) streams_ = std::make_unique<Streams>(device.index());
 #endif
@@ -466,7 +478,7 @@ std::pair<at::Tensor, at::Tensor> BlockStore::retrieve(const at::Tensor& ids,
                                        policy_->host_v.data_ptr<std::int64_t>(),
                                        arena.stride(0) * element, pending, cache_k_.data_ptr(), cache_v_.data_ptr(),
                                        out_k.data_ptr(), out_v.data_ptr(), kv_heads, block * dim * element,
-                                       out_k.stride(1) * element, streams_->copy.stream());
+                                       out_k.stride(1) * element, gather_sms_, streams_->copy.stream());
   }
   flush_pending();  // the copy stream already waits for the current stream's work (above)
   return {out_k, out_v};

@@ -68,6 +68,11 @@ class BlockStore {
   void add_scores(const at::Tensor& ids, const at::Tensor& attention);
   void add_scores(const std::vector<std::int64_t>& ids, const std::vector<double>& attention);
 
+  // CUDA: thread blocks of the retrieval's copy kernel. 0 (the default): one per row; n > 0: n
+  // blocks that each hold an SM to themselves, so that reads of host memory do not wait beside
+  // the blocks of kernels running meanwhile. QREAD_GATHER_SMS sets it for every store (to measure).
+  void set_gather_sms(int n) { gather_sms_ = n; }
+
   std::int64_t size() const { return std::int64_t(starts_.size()); }
   std::int64_t start_of(std::int64_t id) const { return starts_[std::size_t(id)]; }
   // Ids in the cache, in eviction order (first evicted first). Waits for the device.
@@ -117,6 +122,7 @@ class BlockStore {
   double score_decay_;
   at::Device device_;
   bool on_device_;  // blocks are copied to a separate device cache (CUDA), not used in place
+  int gather_sms_;
   std::vector<std::int64_t> starts_;
   at::Tensor cache_k_, cache_v_;  // [capacity, Hkv, block_size, D] on the device
   // Host arenas, [Hkv, kArenaBlocks * block_size, D] each, filled in order: block b is block

@@ -156,13 +156,26 @@ __device__ void copy_run(const char* __restrict__ src, char* __restrict__ dst, c
   }
 }
 
-// A thread block per row.
-__global__ void gather_kernel(GatherArgs a) {
-  const RowCopy r = gather_row(a, blockIdx.x, blockIdx.y, blockIdx.z == 1);
+__device__ void copy_row(const GatherArgs& a, const RowCopy& r) {
   if (a.row_bytes % 16 == 0 && aligned(r.src) && aligned(r.dst) && (!r.also || aligned(r.also)))
     copy_run<uint4>(r.src, r.dst, r.also, a.row_bytes);
   else
     copy_run<char>(r.src, r.dst, r.also, a.row_bytes);
+}
+
+// A thread block per row.
+__global__ void gather_kernel(GatherArgs a) { copy_row(a, gather_row(a, blockIdx.x, blockIdx.y, blockIdx.z == 1)); }
+
+// The rows spread over a few thread blocks, each asking for more shared memory than leaves room
+// for another kernel's block on its SM (it uses none): reads of host memory then wait on those
+// SMs only, not beside the blocks of the kernels that run meanwhile.
+constexpr int kFewThreads = 1024, kFewHoldBytes = 200 * 1024;
+__global__ void __launch_bounds__(kFewThreads) gather_few_kernel(GatherArgs a) {
+  const std::int64_t items = a.n * a.heads * 2;
+  for (std::int64_t item = blockIdx.x; item < items; item += gridDim.x) {
+    const std::int64_t i = item / (2 * a.heads), rest = item - i * 2 * a.heads;
+    copy_row(a, gather_row(a, i, rest / 2, rest % 2 == 1));
+  }
 }
 
 __global__ void copy_rows_kernel(const char* src, std::int64_t src_pitch, char* dst, std::int64_t dst_pitch,
@@ -440,7 +453,7 @@ void block_cache_retrieve_cuda(BlockCacheState state, const std::int64_t* ids, s
                                std::int64_t* slot, std::uint8_t* missed, const std::int64_t* host_k,
                                const std::int64_t* host_v, std::int64_t host_head_bytes, PendingBlocks pending,
                                void* cache_k, void* cache_v, void* out_k, void* out_v, std::int64_t heads,
-                               std::int64_t row_bytes, std::int64_t out_head_bytes, void* stream) {
+                               std::int64_t row_bytes, std::int64_t out_head_bytes, int gather_sms, void* stream) {
   if (n <= 0) return;
   if (n > 65535 || heads > 65535) throw std::runtime_error("block_cache_retrieve_cuda: too many blocks or heads");
   auto s = static_cast<cudaStream_t>(stream);
@@ -452,7 +465,15 @@ void block_cache_retrieve_cuda(BlockCacheState state, const std::int64_t* ids, s
   const GatherArgs args{ids, n, slot, missed, host_k, host_v, host_head_bytes, pending,
                         static_cast<char*>(cache_k), static_cast<char*>(cache_v), static_cast<char*>(out_k),
                         static_cast<char*>(out_v), heads, row_bytes, out_head_bytes};
-  gather_kernel<<<dim3(static_cast<unsigned>(n), static_cast<unsigned>(heads), 2), 256, 0, s>>>(args);
+  if (gather_sms > 0) {
+    static const cudaError_t allowed =
+        cudaFuncSetAttribute(gather_few_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kFewHoldBytes);
+    if (allowed != cudaSuccess)
+      throw std::runtime_error(std::string("block_cache_retrieve_cuda: ") + cudaGetErrorString(allowed));
+    gather_few_kernel<<<static_cast<unsigned>(gather_sms), kFewThreads, kFewHoldBytes, s>>>(args);
+  } else {
+    gather_kernel<<<dim3(static_cast<unsigned>(n), static_cast<unsigned>(heads), 2), 256, 0, s>>>(args);
+  }
   check_launch("block_cache_retrieve_cuda: copy");
 }
 

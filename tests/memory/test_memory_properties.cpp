@@ -857,9 +857,12 @@ class TestMemoryProperties : public QObject {
     if (!at::hasCUDA()) QSKIP("built with CUDA but no CUDA device is present");
     // The same adds, retrievals and scores on both stores: the CUDA store decides on the GPU and
     // copies missed blocks from pinned host memory; contents, orders and counters must agree.
+    // The CUDA store's copy kernel both ways: a thread block per row, and 3 blocks taking turns.
     const std::int64_t heads = 8, block = 16, dim = 64, capacity = 6;
-    for (auto strategy : {CacheStrategy::lru, CacheStrategy::lru_s}) {
+    for (auto [strategy, gather_sms] : {std::pair{CacheStrategy::lru, 0}, std::pair{CacheStrategy::lru_s, 0},
+                                        std::pair{CacheStrategy::lru, 3}}) {
       BlockStore cpu(capacity, strategy, 0.5, at::kCPU), gpu(capacity, strategy, 0.5, at::kCUDA);
+      gpu.set_gather_sms(gather_sms);
       std::int64_t blocks = 0;
       for (int step = 0; step < 200; ++step) {
         // Now and then two groups of blocks between retrievals (the CUDA store holds back the
@@ -889,8 +892,8 @@ class TestMemoryProperties : public QObject {
       QCOMPARE(gpu.counters().cache_misses, cpu.counters().cache_misses);
       QCOMPARE(gpu.counters().cache_hits, cpu.counters().cache_hits);
       QCOMPARE(gpu.counters().bytes_to_device, 2 * cpu.counters().cache_misses * heads * block * dim * 2);
-      qInfo("%s: %lld hits, %lld misses", strategy == CacheStrategy::lru ? "lru" : "lru-s",
-            (long long)gpu.counters().cache_hits, (long long)gpu.counters().cache_misses);
+      qInfo("%s, gather blocks %d: %lld hits, %lld misses", strategy == CacheStrategy::lru ? "lru" : "lru-s",
+            gather_sms, (long long)gpu.counters().cache_hits, (long long)gpu.counters().cache_misses);
     }
 #else
     QSKIP("CPU build: the CUDA store is checked on the device (tools/device)");

@@ -153,11 +153,12 @@ QREAD_HOST_DEVICE inline RowCopy gather_row(const GatherArgs& a, std::int64_t i,
 // host_v: int64 [blocks] tables of device-usable addresses, readable by the device), in the
 // cache at cache + (slot * heads + h) * row_bytes. slot and missed are device scratch of n entries.
 // Blocks in `pending` are read from device memory instead (gather_row says which row goes where).
+// gather_sms: 0, a thread block per row; n > 0, n thread blocks that each take an SM to themselves.
 void block_cache_retrieve_cuda(BlockCacheState state, const std::int64_t* ids, std::int64_t n, bool lru,
                                std::int64_t* slot, std::uint8_t* missed, const std::int64_t* host_k,
                                const std::int64_t* host_v, std::int64_t host_head_bytes, PendingBlocks pending,
                                void* cache_k, void* cache_v, void* out_k, void* out_v, std::int64_t heads,
-                               std::int64_t row_bytes, std::int64_t out_head_bytes, void* stream);
+                               std::int64_t row_bytes, std::int64_t out_head_bytes, int gather_sms, void* stream);
 // block_cache_add_scores on device-resident state, ids and attention (float [n]).
 void block_cache_add_scores_cuda(BlockCacheState state, const std::int64_t* ids, std::int64_t n,
                                  const float* attention, double decay, void* stream);
