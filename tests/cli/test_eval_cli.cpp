@@ -29,6 +29,14 @@ Result run(const QStringList& args, int timeout_ms = 240000) {
 const QStringList kSmallMemory{"--set", "n_local=128", "--set", "exc_block_size=64", "--set", "block_size=32",
                                "--set", "n_init=16",   "--set", "topk=2",            "--set", "max_cached_block=8",
                                "--set", "page_size=16", "--set", "token_budget=64",  "--set", "chunk_size=256"};
+// Whether process `pid` catches SIGINT (has a handler for it): the SigCgt mask of /proc/PID/status.
+bool catches_sigint(qint64 pid) {
+  QFile status(QStringLiteral("/proc/%1/status").arg(pid));
+  if (!status.open(QIODevice::ReadOnly)) return false;
+  for (const auto& line : status.readAll().split('\n'))
+    if (line.startsWith("SigCgt:")) return (line.mid(7).trimmed().toULongLong(nullptr, 16) >> (SIGINT - 1)) & 1;
+  return false;
+}
 }  // namespace
 
 class TestEvalCli : public QObject {
@@ -205,7 +213,11 @@ class TestEvalCli : public QObject {
             {"eval", "passkey", "--model", path("model"), "--lengths", "3k", "--depths", "0,0.5,1",
              "--cases-per-cell", "100", "--modes", "origin", "--out", out});
     QVERIFY(p.waitForStarted());
-    QTest::qWait(1500);
+    // Interrupted once its handler is in place (a fixed wait of 1.5 s was sometimes shorter than
+    // loading the libraries on a busy machine: the default action then killed it), and a moment
+    // into the work.
+    QTRY_VERIFY_WITH_TIMEOUT(catches_sigint(p.processId()), 30000);
+    QTest::qWait(500);
     QCOMPARE(p.state(), QProcess::Running);
     ::kill(pid_t(p.processId()), SIGINT);
     QVERIFY2(p.waitForFinished(20000), "cancel took more than 20 s");
