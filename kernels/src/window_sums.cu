@@ -34,7 +34,7 @@ struct SumArgs {
 };
 
 template <typename T, int D> struct SumLayout {
-  static constexpr int kPitch = D + 8;  // elements per staged row (16 bytes apart: fewer bank conflicts)
+  static constexpr int kPitch = D + 8;  // elements per staged row (16 bytes of padding: fewer bank conflicts)
   static constexpr int kKeyBytes = kSumKeys * kPitch * int(sizeof(T));
   static constexpr int kQueryBytes = kSumQueries * kPitch * int(sizeof(T));
   static constexpr int kScratchBytes = kSumWarps * 16 * kScratchPitch * int(sizeof(float));
@@ -44,7 +44,7 @@ template <typename T, int D> struct SumLayout {
   static_assert(D % 16 == 0 && kQueryBytes % 32 == 0, "fragment pointers must be 32-byte aligned");
 };
 
-// Rows [first, first + rows) of a head (row r at base + r * token) staged in shared memory, `pitch`
+// Rows [first, first + rows) of a head (row r at base + r * token) staged in shared memory, kPitch
 // elements apart, 16 bytes per load and kLoads loads per thread; rows at or past `end` are zero.
 // load() fills registers, store() writes them: the next tile's loads are in flight while the
 // warps work on the current one.
