@@ -366,7 +366,7 @@ void BlockStore::flush_pending() {
     for (auto [address, rows] : {std::pair{c.k_address, &pending_.k}, std::pair{c.v_address, &pending_.v}})
       kernels::copy_rows_cuda(reinterpret_cast<void*>(address), c.pitch, rows->narrow(1, c.row, c.rows).data_ptr(),
                               rows->stride(0) * element, c.rows * dim * element, rows->size(0),
-                              streams_->copy.stream());
+                              streams_->copy.stream(), gather_sms_);
 #endif
   pending_ = Pending{};
 }

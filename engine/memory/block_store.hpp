@@ -68,9 +68,10 @@ class BlockStore {
   void add_scores(const at::Tensor& ids, const at::Tensor& attention);
   void add_scores(const std::vector<std::int64_t>& ids, const std::vector<double>& attention);
 
-  // CUDA: thread blocks of the retrieval's copy kernel. 0 (the default): one per row; n > 0: n
-  // blocks that each hold an SM to themselves, so that reads of host memory do not wait beside
-  // the blocks of kernels running meanwhile. QREAD_GATHER_SMS sets it for every store (to measure).
+  // CUDA: thread blocks of the copy kernels between host and device memory (the retrieval's, the
+  // copies to host memory). 0 (the default): one per row; n > 0: n blocks that each hold an SM to
+  // themselves, so that the transfers over the bus do not wait beside the blocks of kernels
+  // running meanwhile. QREAD_GATHER_SMS sets it for every store (to measure).
   void set_gather_sms(int n) { gather_sms_ = n; }
 
   std::int64_t size() const { return std::int64_t(starts_.size()); }

@@ -118,7 +118,7 @@ double bench_rope(std::int64_t heads, std::int64_t tokens) {
 
 // copy_rows_cuda over `rows` rows of `width` bytes between page-locked host memory (through its
 // device address) and device memory, to the device or from it: microseconds per call.
-double bench_copy(std::int64_t rows, std::int64_t width, bool to_device) {
+double bench_copy(std::int64_t rows, std::int64_t width, bool to_device, int sms) {
   const std::int64_t bytes = rows * width;
   void* host = qread::kernels::allocate_pinned(bytes);
   void* device = nullptr;
@@ -126,9 +126,9 @@ double bench_copy(std::int64_t rows, std::int64_t width, bool to_device) {
   auto* host_address = reinterpret_cast<void*>(qread::kernels::device_address_of_host_memory(host));
   const double us = time_cuda(50, [&] {
     if (to_device)
-      qread::kernels::copy_rows_cuda(device, width, host_address, width, width, rows, nullptr);
+      qread::kernels::copy_rows_cuda(device, width, host_address, width, width, rows, nullptr, sms);
     else
-      qread::kernels::copy_rows_cuda(host_address, width, device, width, width, rows, nullptr);
+      qread::kernels::copy_rows_cuda(host_address, width, device, width, width, rows, nullptr, sms);
   });
   cudaFree(device);
   qread::kernels::free_pinned(host, bytes);
@@ -218,14 +218,17 @@ int main() {
   if (devices > 0) {
     // A retrieval's worth (8 blocks of 8 heads x 128 tokens x 128, bf16, keys and values: 128 rows
     // of 32 KB) and a decode step's 32 of them at once.
-    for (std::int64_t rows : {128, 4096})
-      for (bool to_device : {true, false}) {
-        const std::int64_t width = 32768;
-        const double us = bench_copy(rows, width, to_device);
-        std::printf("{\"kernel\":\"copy_rows_cuda\",\"direction\":\"%s\",\"bytes\":%lld,\"us\":%.2f,\"GBps\":%.1f}\n",
-                    to_device ? "host to device" : "device to host", static_cast<long long>(rows * width), us,
-                    double(rows * width) / (us * 1e3));
-      }
+    // sms > 0: that many thread blocks, each holding an SM (QREAD_GATHER_SMS).
+    for (int sms : {0, 4})
+      for (std::int64_t rows : {128, 4096})
+        for (bool to_device : {true, false}) {
+          const std::int64_t width = 32768;
+          const double us = bench_copy(rows, width, to_device, sms);
+          std::printf("{\"kernel\":\"copy_rows_cuda\",\"sms\":%d,\"direction\":\"%s\",\"bytes\":%lld,\"us\":%.2f,"
+                      "\"GBps\":%.1f}\n",
+                      sms, to_device ? "host to device" : "device to host", static_cast<long long>(rows * width), us,
+                      double(rows * width) / (us * 1e3));
+        }
   }
   if (devices > 0)
     for (bool from_qk : {false, true})

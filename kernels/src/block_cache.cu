@@ -178,11 +178,11 @@ __global__ void __launch_bounds__(kFewThreads) gather_few_kernel(GatherArgs a) {
   }
 }
 
-__global__ void copy_rows_kernel(const char* src, std::int64_t src_pitch, char* dst, std::int64_t dst_pitch,
-                                 std::int64_t width) {
-  const char* s = src + blockIdx.x * src_pitch;
-  char* d = dst + blockIdx.x * dst_pitch;
-  const std::int64_t step = std::int64_t(gridDim.y) * blockDim.x, first = blockIdx.y * blockDim.x + threadIdx.x;
+// Row `row`'s bytes from `first` on, every `step`-th 16 bytes (or byte).
+__device__ void copy_part(const char* src, std::int64_t src_pitch, char* dst, std::int64_t dst_pitch,
+                          std::int64_t width, std::int64_t row, std::int64_t first, std::int64_t step) {
+  const char* s = src + row * src_pitch;
+  char* d = dst + row * dst_pitch;
   if (width % 16 == 0 && aligned(s) && aligned(d)) {
     const auto* s4 = reinterpret_cast<const uint4*>(s);
     auto* d4 = reinterpret_cast<uint4*>(d);
@@ -190,6 +190,31 @@ __global__ void copy_rows_kernel(const char* src, std::int64_t src_pitch, char* 
   } else {
     for (std::int64_t i = first; i < width; i += step) d[i] = s[i];
   }
+}
+
+__global__ void copy_rows_kernel(const char* src, std::int64_t src_pitch, char* dst, std::int64_t dst_pitch,
+                                 std::int64_t width) {
+  copy_part(src, src_pitch, dst, dst_pitch, width, blockIdx.x, blockIdx.y * blockDim.x + threadIdx.x,
+            std::int64_t(gridDim.y) * blockDim.x);
+}
+
+// The rows taken in turn by a few thread blocks that each hold an SM (as gather_few_kernel).
+__global__ void __launch_bounds__(kFewThreads) copy_rows_few_kernel(const char* src, std::int64_t src_pitch,
+                                                                     char* dst, std::int64_t dst_pitch,
+                                                                     std::int64_t width, std::int64_t rows) {
+  for (std::int64_t row = blockIdx.x; row < rows; row += gridDim.x)
+    copy_part(src, src_pitch, dst, dst_pitch, width, row, threadIdx.x, blockDim.x);
+}
+
+// Lets the kernels that hold an SM ask for kFewHoldBytes of shared memory (once per process).
+void allow_holding_an_sm() {
+  static const cudaError_t allowed = [] {
+    cudaError_t err = cudaFuncSetAttribute(gather_few_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kFewHoldBytes);
+    if (err == cudaSuccess)
+      err = cudaFuncSetAttribute(copy_rows_few_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kFewHoldBytes);
+    return err;
+  }();
+  if (allowed != cudaSuccess) throw std::runtime_error(std::string("holding an SM: ") + cudaGetErrorString(allowed));
 }
 
 constexpr int kScoreWarps = 8, kMaxSelected = 1024;
@@ -418,8 +443,15 @@ void free_pinned(void* memory, std::int64_t bytes) {
 }
 
 void copy_rows_cuda(void* dst, std::int64_t dst_pitch, const void* src, std::int64_t src_pitch, std::int64_t width,
-                    std::int64_t rows, void* stream) {
+                    std::int64_t rows, void* stream, int sms) {
   if (rows <= 0 || width <= 0) return;
+  if (sms > 0) {
+    allow_holding_an_sm();
+    copy_rows_few_kernel<<<static_cast<unsigned>(sms), kFewThreads, kFewHoldBytes, static_cast<cudaStream_t>(stream)>>>(
+        static_cast<const char*>(src), src_pitch, static_cast<char*>(dst), dst_pitch, width, rows);
+    check_launch("copy_rows_cuda");
+    return;
+  }
   if (rows > 65535) throw std::runtime_error("copy_rows_cuda: too many rows");
   // Enough thread blocks per row to keep the copy at the link's rate (about 16 KB each).
   const auto parts = static_cast<unsigned>(std::min<std::int64_t>(64, (width + 16383) / 16384));
@@ -466,10 +498,7 @@ void block_cache_retrieve_cuda(BlockCacheState state, const std::int64_t* ids, s
                         static_cast<char*>(cache_k), static_cast<char*>(cache_v), static_cast<char*>(out_k),
                         static_cast<char*>(out_v), heads, row_bytes, out_head_bytes};
   if (gather_sms > 0) {
-    static const cudaError_t allowed =
-        cudaFuncSetAttribute(gather_few_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kFewHoldBytes);
-    if (allowed != cudaSuccess)
-      throw std::runtime_error(std::string("block_cache_retrieve_cuda: ") + cudaGetErrorString(allowed));
+    allow_holding_an_sm();
     gather_few_kernel<<<static_cast<unsigned>(gather_sms), kFewThreads, kFewHoldBytes, s>>>(args);
   } else {
     gather_kernel<<<dim3(static_cast<unsigned>(n), static_cast<unsigned>(heads), 2), 256, 0, s>>>(args);

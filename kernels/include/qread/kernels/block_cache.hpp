@@ -175,9 +175,10 @@ void free_pinned(void* memory, std::int64_t bytes);
 // both addresses the device can use (device memory, or page-locked host memory through its
 // device address), by a kernel on `stream`. Unlike cudaMemcpy2DAsync, it does not wait while
 // another thread page-locks memory (the driver holds a lock for that which copies take too; on
-// the H100 machine a copy then waited up to 5 ms).
+// the H100 machine a copy then waited up to 5 ms). sms: 0, thread blocks over every row; n > 0,
+// n thread blocks that each hold an SM to themselves (as block_cache_retrieve_cuda's gather_sms).
 void copy_rows_cuda(void* dst, std::int64_t dst_pitch, const void* src, std::int64_t src_pitch, std::int64_t width,
-                    std::int64_t rows, void* stream);
+                    std::int64_t rows, void* stream, int sms = 0);
 // The blocks an execution block retrieves (InfLLM / Q-LLM), chosen on the device:
 //   score[b] = sum over c of repr[b][c] * (query[c] + weight * question[c])   (float)
 // for the n representative rows repr ([n][heads * dim], rows contiguous), query float with head
