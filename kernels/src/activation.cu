@@ -1,6 +1,7 @@
 // SiLU(gate) * up: a thread per 16 bytes of a row (8 bf16), rows over the grid's y dimension.
 #include "qread/kernels/activation.hpp"
 
+#include "activation.cuh"
 #include "element_access.cuh"
 
 #include <cuda_runtime.h>
@@ -10,34 +11,6 @@
 
 namespace qread::kernels {
 namespace {
-
-constexpr int kActivationThreads = 256;
-constexpr std::int64_t kMaxRowBlocks = 65535;
-
-template <typename T, int V> struct alignas(V * sizeof(T)) Pack {
-  T v[V];
-};
-
-template <typename T> __device__ inline T silu_mul(T gate, T up) {
-  const float x = to_float(gate);
-  const T silu = from_float<T>(x / (1.0f + expf(-x)));
-  return from_float<T>(to_float(silu) * to_float(up));
-}
-
-template <typename T, int V>
-__global__ void silu_mul_kernel(T* __restrict__ gate, const T* __restrict__ up, std::int64_t rows, std::int64_t cols,
-                                std::int64_t row_stride) {
-  const std::int64_t c = (std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x) * V;
-  if (c >= cols) return;
-  for (std::int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
-    auto* g = reinterpret_cast<Pack<T, V>*>(gate + r * row_stride + c);
-    const auto u = *reinterpret_cast<const Pack<T, V>*>(up + r * row_stride + c);
-    auto x = *g;
-#pragma unroll
-    for (int i = 0; i < V; ++i) x.v[i] = silu_mul(x.v[i], u.v[i]);
-    *g = x;
-  }
-}
 
 template <typename T, int V>
 void launch_silu_mul(T* gate, const T* up, std::int64_t rows, std::int64_t cols, std::int64_t row_stride,

@@ -5,9 +5,12 @@
 
 #include "qread/kernels/rms_norm.hpp"  // ElementType
 
+// The CPU emulation test (tests/kernels/cuda_emulation.hpp) provides these types and functions.
+#ifndef QREAD_CUDA_EMULATION
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
+#endif
 
 #include <stdexcept>
 #include <string>
@@ -20,6 +23,14 @@ template <> __device__ inline float to_float(__half v) { return __half2float(v);
 template <typename T> __device__ inline T from_float(float v) { return static_cast<T>(v); }
 template <> __device__ inline __nv_bfloat16 from_float(float v) { return __float2bfloat16(v); }
 template <> __device__ inline __half from_float(float v) { return __float2half(v); }
+
+#ifndef QREAD_CUDA_EMULATION
+// The kernel's dynamic shared memory (its size given at launch) as an array of T.
+template <typename T> __device__ inline T* dynamic_shared() {
+  extern __shared__ __align__(16) unsigned char dynamic_shared_bytes[];
+  return reinterpret_cast<T*>(dynamic_shared_bytes);
+}
+#endif
 
 // Two elements of T in one load or store (needs an address aligned to two elements).
 template <typename T> struct Pair;
