@@ -344,14 +344,16 @@ bool BlockMemory::fused_execution_block(const at::Tensor& local_q, const at::Ten
   // keys by the tensor-core kernel; then before the global stage, which may wait for the retrieval.
   const std::int64_t group = heads_ / kv_heads_;
   auto window_logits = [&] {
-    PhaseScope logits_scope("fused: window logits");
     return at::matmul(local_q.reshape({kv_heads_, group * len_q, dim_}),
                       local_k.reshape({kv_heads_, len_k, dim_}).transpose(1, 2))
         .view({heads_, len_q, len_k});
   };
   const bool from_logits = window_sums_from_logits() || !local_q.is_cuda();
   at::Tensor logits;
-  if (from_logits) logits = window_logits();
+  if (from_logits) {
+    scope.emplace("fused: window logits");
+    logits = window_logits();
+  }
   scope.reset();
   if (keys > 0) {
     const auto [global_k, global_v] = global_kv();
