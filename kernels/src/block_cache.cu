@@ -17,6 +17,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <map>
+#include <mutex>
 
 #include <cfloat>
 #include <climits>
@@ -30,15 +32,22 @@ void check(cudaError_t err, const char* what) {
   if (err != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(err));
 }
 
-// Lets the kernels that hold an SM ask for kFewHoldBytes of shared memory (once per process).
-void allow_holding_an_sm() {
-  static const cudaError_t allowed = [] {
-    cudaError_t err = cudaFuncSetAttribute(gather_few_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kFewHoldBytes);
-    if (err == cudaSuccess)
-      err = cudaFuncSetAttribute(copy_rows_few_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kFewHoldBytes);
-    return err;
-  }();
-  if (allowed != cudaSuccess) throw std::runtime_error(std::string("holding an SM: ") + cudaGetErrorString(allowed));
+// The shared memory a kernel that holds an SM asks for: all one thread block may have on the
+// current device, so that no other kernel's block that uses shared memory fits beside it (none is
+// used). Allowed for both such kernels on the first call per device.
+int holding_bytes() {
+  static std::mutex mutex;
+  static std::map<int, int> bytes;
+  int device = 0;
+  check(cudaGetDevice(&device), "holding an SM");
+  std::lock_guard lock(mutex);
+  if (auto it = bytes.find(device); it != bytes.end()) return it->second;
+  int most = 0;
+  check(cudaDeviceGetAttribute(&most, cudaDevAttrMaxSharedMemoryPerBlockOptin, device), "holding an SM");
+  check(cudaFuncSetAttribute(gather_few_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, most), "holding an SM");
+  check(cudaFuncSetAttribute(copy_rows_few_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, most),
+        "holding an SM");
+  return bytes[device] = most;
 }
 
 }  // namespace
@@ -101,8 +110,8 @@ void copy_rows_cuda(void* dst, std::int64_t dst_pitch, const void* src, std::int
                     std::int64_t rows, void* stream, int sms) {
   if (rows <= 0 || width <= 0) return;
   if (sms > 0) {
-    allow_holding_an_sm();
-    copy_rows_few_kernel<<<static_cast<unsigned>(sms), kFewThreads, kFewHoldBytes, static_cast<cudaStream_t>(stream)>>>(
+    const int hold = holding_bytes();
+    copy_rows_few_kernel<<<static_cast<unsigned>(sms), kFewThreads, hold, static_cast<cudaStream_t>(stream)>>>(
         static_cast<const char*>(src), src_pitch, static_cast<char*>(dst), dst_pitch, width, rows);
     check_launch("copy_rows_cuda");
     return;
@@ -153,8 +162,7 @@ void block_cache_retrieve_cuda(BlockCacheState state, const std::int64_t* ids, s
                         static_cast<char*>(cache_k), static_cast<char*>(cache_v), static_cast<char*>(out_k),
                         static_cast<char*>(out_v), heads, row_bytes, out_head_bytes};
   if (gather_sms > 0) {
-    allow_holding_an_sm();
-    gather_few_kernel<<<static_cast<unsigned>(gather_sms), kFewThreads, kFewHoldBytes, s>>>(args);
+    gather_few_kernel<<<static_cast<unsigned>(gather_sms), kFewThreads, holding_bytes(), s>>>(args);
   } else {
     gather_kernel<<<dim3(static_cast<unsigned>(n), static_cast<unsigned>(heads), 2), 256, 0, s>>>(args);
   }

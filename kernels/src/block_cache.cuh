@@ -153,7 +153,7 @@ __global__ void gather_kernel(GatherArgs a) { copy_row(a, gather_row(a, blockIdx
 // The rows spread over a few thread blocks, each asking for more shared memory than leaves room
 // for another kernel's block on its SM (it uses none): reads of host memory then wait on those
 // SMs only, not beside the blocks of the kernels that run meanwhile.
-constexpr int kFewThreads = 1024, kFewHoldBytes = 200 * 1024;
+constexpr int kFewThreads = 1024;
 __global__ void __launch_bounds__(kFewThreads) gather_few_kernel(GatherArgs a) {
   const std::int64_t items = a.n * a.heads * 2;
   for (std::int64_t item = blockIdx.x; item < items; item += gridDim.x) {
