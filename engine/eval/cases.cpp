@@ -206,8 +206,10 @@ EvalCase assemble(const CaseRequest& request, Filler& filler, const Fact& fact, 
     sum += next;
   }
   // Then the measured text corrects it (units merge a token or two at their joins).
+  std::size_t built = 0;
   for (int attempt = 0; attempt < 6; ++attempt) {
     const auto filler_tokens = build();
+    built = n;
     const std::int64_t error = target - c.document_tokens;
     if (std::abs(error) <= tolerance || n == 0) break;
     const double per_unit = double(filler_tokens) / double(n);
@@ -217,6 +219,14 @@ EvalCase assemble(const CaseRequest& request, Filler& filler, const Fact& fact, 
     const auto step = std::int64_t(allow_partial_unit ? std::floor(units) : std::round(units));
     if (step == 0) break;
     n = std::size_t(std::max<std::int64_t>(1, std::int64_t(n) + step));
+  }
+  if (built != n) build();
+  // A unit much longer than the average can make the estimate swing around the target (5 units
+  // under it, 6 over it, and back): where a cut unit fills the rest, drop whole units until the
+  // text is not over.
+  while (allow_partial_unit && n > 1 && c.document_tokens > target + tolerance) {
+    --n;
+    build();
   }
   // Less than a unit left: part of the next unit, cut at a word.
   if (allow_partial_unit && c.document_tokens < target - tolerance) {
