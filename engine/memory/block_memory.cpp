@@ -125,7 +125,7 @@ void BlockMemory::GrowingRows::fit(std::int64_t room) {
 
 void BlockMemory::reset() {
   store_.clear();
-  for (auto* rows : {&local_k_, &local_v_, &rest_k_, &rest_v_, &rest_score_}) *rows = GrowingRows(rows->dim);
+  for (auto* rows : {&rest_k_, &rest_v_, &rest_score_}) *rows = GrowingRows(rows->dim);
   init_k_ = init_v_ = repr_ = question_ = local_mask_ = global_k_ = global_v_ = at::Tensor();
   rest_begin_ = rest_end_ = rest_origin_ = length_ = fused_blocks_ = global_init_ = 0;
   init_full_ = false;
@@ -139,7 +139,7 @@ at::Tensor BlockMemory::representative_keys() const {
 
 std::int64_t BlockMemory::window_bytes() const {
   std::int64_t bytes = 0;
-  for (const auto* rows : {&local_k_, &local_v_, &rest_k_, &rest_v_, &rest_score_}) bytes += rows->bytes();
+  for (const auto* rows : {&rest_k_, &rest_v_, &rest_score_}) bytes += rows->bytes();
   for (const auto* t : {&init_k_, &init_v_})
     if (t->defined()) bytes += std::int64_t(t->storage().nbytes());
   return bytes;
@@ -147,12 +147,12 @@ std::int64_t BlockMemory::window_bytes() const {
 
 at::Tensor BlockMemory::attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
   const std::int64_t t = q.size(2), n_local = config_.n_local, exc = config_.exc_block_size;
-  if (!local_k_.buffer.defined()) {
+  if (!rest_k_.buffer.defined()) {
     heads_ = q.size(1);
     kv_heads_ = k.size(1);
     dim_ = q.size(3);
     auto empty_kv = at::empty({1, kv_heads_, 0, dim_}, k.options());
-    local_k_.buffer = local_v_.buffer = rest_k_.buffer = rest_v_.buffer = init_k_ = init_v_ = empty_kv;
+    rest_k_.buffer = rest_v_.buffer = init_k_ = init_v_ = empty_kv;
     rest_score_.buffer = at::empty({heads_, 0}, k.options().dtype(at::kFloat));
   }
   // Blocks leave the window once it is full: host memory for them is made ahead, but not for a
@@ -162,9 +162,6 @@ at::Tensor BlockMemory::attend(const at::Tensor& q, const at::Tensor& k, const a
   // decoding instead of at each one.
   const std::int64_t room = std::max<std::int64_t>(1, n_local / 16);
   std::optional<PhaseScope> setup_scope(std::in_place, "blocks: chunk setup");
-  copy_rows(local_k_.extend(t, room), k);
-  copy_rows(local_v_.extend(t, room), v);
-  const std::int64_t kv_length = local_k_.length;
   // The whole chunk joins the remainder; [rest_begin_, rest_end_) is what earlier execution
   // blocks have seen and not yet moved into init or a block.
   rest_begin_ = 0;
@@ -172,7 +169,16 @@ at::Tensor BlockMemory::attend(const at::Tensor& q, const at::Tensor& k, const a
   copy_rows(rest_k_.extend(t, room), k);
   copy_rows(rest_v_.extend(t, room), v);
   rest_score_.extend(t, room).zero_();
-  const auto local_k = local_k_.rows(), local_v = local_v_.rows();
+  // The local windows are rows of the remainder, which always holds the last min(n_local,
+  // length) tokens: init takes tokens only beyond the window's n_local, and blocks leave at least
+  // n_local behind (the rows an execution block moves out stay in the buffer until the chunk
+  // ends). So the chunk's keys and values are copied once, not into a window of their own too.
+  const std::int64_t window_before = std::min(n_local, length_);
+  TORCH_CHECK(rest_end_ >= window_before, "block memory: the remainder (", rest_end_,
+              " tokens) lost part of the window (", window_before, ")");
+  const std::int64_t kv_length = window_before + t;
+  const auto local_k = rest_k_.rows().narrow(2, rest_end_ - window_before, kv_length);
+  const auto local_v = rest_v_.rows().narrow(2, rest_end_ - window_before, kv_length);
   // Global queries all sit at the one angle of position n_local - 1.
   const auto global_q = rope_.apply_one(q, n_local - 1);
   const auto mean_queries = execution_block_means(global_q, exc);
@@ -201,15 +207,11 @@ at::Tensor BlockMemory::attend(const at::Tensor& q, const at::Tensor& k, const a
     global_k_ = global_v_ = at::Tensor();
     global_init_ = 0;
   }
-  if (local_k_.length >= n_local) {
-    local_k_.keep(local_k_.length - n_local, n_local);
-    local_v_.keep(local_v_.length - n_local, n_local);
-  }
   const std::int64_t kept = rest_k_.length - rest_begin_;
   for (auto* rows : {&rest_k_, &rest_v_, &rest_score_}) rows->keep(rest_begin_, kept);
   // What stays is a small part of buffers that held the whole chunk: kept as it is, it would
   // hold all of it in every layer (2.4 GB of GPU memory for the Llama-3-8B shape in 8K chunks).
-  for (auto* rows : {&local_k_, &local_v_, &rest_k_, &rest_v_, &rest_score_}) rows->fit(room);
+  for (auto* rows : {&rest_k_, &rest_v_, &rest_score_}) rows->fit(room);
   rest_origin_ += rest_begin_;
   rest_begin_ = 0;
   return result;

@@ -135,8 +135,9 @@ class BlockMemory : public ContextMemory {
   };
 
   std::int64_t heads_ = 0, kv_heads_ = 0, dim_ = 0;
-  GrowingRows local_k_{2}, local_v_{2};  // [1, Hkv, <= n_local (+ chunk while attending), D], unrotated
-  GrowingRows rest_k_{2}, rest_v_{2};    // the remainder: tokens not yet in init or a block
+  // The remainder: tokens not yet in init or a block, [1, Hkv, rows, D], unrotated; its last
+  // min(n_local, length) rows are the local window.
+  GrowingRows rest_k_{2}, rest_v_{2};
   GrowingRows rest_score_{1};            // [Hq, remainder], accumulated local attention
   std::int64_t rest_begin_ = 0, rest_end_ = 0;  // the live part of the remainder during a chunk
   std::int64_t rest_origin_ = 0;         // absolute position of remainder index 0
