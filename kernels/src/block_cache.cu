@@ -57,16 +57,15 @@ void block_representatives_cuda(const void* keys, std::int64_t key_head_stride, 
                                 std::int64_t heads, std::int64_t group, std::int64_t dim, std::int64_t r,
                                 ElementType type, void* stream) {
   if (n <= 0) return;
-  if (r < 1 || r > block || block > 1024 || heads > 65535 || n > 0x7fffffff)
+  if (r < 1 || r > block || block > kMaxBlockTokens || (n * heads + kRepresentativeWarps - 1) / kRepresentativeWarps > 0x7fffffff)
     throw std::runtime_error("block_representatives_cuda: unsupported shape (1 <= r <= block <= 1024)");
-  const dim3 grid(static_cast<unsigned>(n), static_cast<unsigned>(heads));
-  const std::size_t shared = std::size_t(block) * sizeof(float);
+  const auto grid = static_cast<unsigned>((n * heads + kRepresentativeWarps - 1) / kRepresentativeWarps);
   auto s = static_cast<cudaStream_t>(stream);
   with_element_type(type, [&](auto element) {
     using T = typename decltype(element)::type;
-    representatives_kernel<T><<<grid, kRepresentativeThreads, shared, s>>>(
-        static_cast<const T*>(keys), key_head_stride, scores, score_stride, static_cast<T*>(out), block, heads, group,
-        dim, r);
+    representatives_kernel<T><<<grid, 32 * kRepresentativeWarps, 0, s>>>(
+        static_cast<const T*>(keys), key_head_stride, scores, score_stride, static_cast<T*>(out), n, block, heads,
+        group, dim, r);
   });
   check_launch("block_representatives_cuda");
 }

@@ -1,6 +1,6 @@
 // CUDA kernels run on the CPU (cuda_emulation.hpp) against plain references, on random inputs:
 // the window sums from queries and keys (tensor-core tiles), the one-warp top-k of the block
-// choice, the cache policy kernel against the host policy, the copy kernels that hold an SM
+// choice, the representative keys, the cache policy kernel against the host policy, the copy kernels that hold an SM
 // against the ones spread over every row, the MLP activation and the merge into strided rows.
 // This checks the kernels' logic wherever the tests run; their CUDA tests (test_memory_properties,
 // test_runtime_transformer) check them on a GPU.
@@ -138,6 +138,37 @@ class TestEmulatedKernels : public QObject {
           ++trials;
         }
     qInfo("%d choices equal to the sorted scores'", trials);
+  }
+
+  void representativesAreMeansOfTopScoredKeys() {
+    // Per memory block and query head, the mean of the r keys (of the head's KV head) with the
+    // highest scores, ties to the earlier key, against a sort; keys in a longer strided buffer.
+    for (auto [n, block, r] : {std::tuple{3, 128, 4}, std::tuple{2, 40, 40}, std::tuple{5, 16, 1}}) {
+      const std::int64_t kv_heads = 2, group = 3, heads = kv_heads * group, dim = 24;
+      const std::int64_t head_stride = (n * block + 3) * dim, score_stride = n * block + 2;
+      std::vector<__nv_bfloat16> keys(std::size_t(kv_heads * head_stride));
+      std::normal_distribution<float> normal;
+      for (auto& x : keys) x = __float2bfloat16(normal(rng_));
+      std::vector<float> scores(std::size_t(heads * score_stride));
+      for (auto& x : scores) x = float(pick(0, 30)) / 8.f;  // ties
+      std::vector<__nv_bfloat16> out(std::size_t(n * heads * dim));
+      launch({unsigned((n * heads + kRepresentativeWarps - 1) / kRepresentativeWarps), 1, 1}, 32 * kRepresentativeWarps,
+             [&] { representatives_kernel<__nv_bfloat16>(keys.data(), head_stride, scores.data(), score_stride, out.data(),
+                                                         n, block, heads, group, dim, r); });
+      for (std::int64_t i = 0; i < n; ++i)
+        for (std::int64_t h = 0; h < heads; ++h) {
+          std::vector<std::int64_t> order(static_cast<std::size_t>(block));
+          std::iota(order.begin(), order.end(), 0);
+          const float* s = scores.data() + h * score_stride + i * block;
+          std::stable_sort(order.begin(), order.end(), [&](auto a, auto b) { return s[a] > s[b]; });
+          for (std::int64_t d = 0; d < dim; ++d) {
+            float sum = 0.f;  // in the order chosen, as the kernel adds them
+            for (std::int64_t j = 0; j < r; ++j)
+              sum += __bfloat162float(keys[std::size_t((h / group) * head_stride + (i * block + order[std::size_t(j)]) * dim + d)]);
+            QCOMPARE(out[std::size_t((i * heads + h) * dim + d)].bits, __float2bfloat16(sum / float(r)).bits);
+          }
+        }
+    }
   }
 
   void cachePolicyKernelEqualsHostPolicy() {
