@@ -246,12 +246,21 @@ __global__ void block_scores_kernel(const T* __restrict__ repr, std::int64_t n, 
   constexpr int V = 16 / sizeof(T);
   float sum = 0.f;
   if (stage && width % (32 * V) == 0 && aligned(repr)) {
-#pragma unroll 4
-    for (int e = lane * V; e < width; e += 32 * V) {
-      const uint4 raw = *reinterpret_cast<const uint4*>(row + e);
-      const T* values = reinterpret_cast<const T*>(&raw);
+    // kInFlight loads of 16 bytes issued before any is used (a Llama-3-8B row is 16 per lane).
+    constexpr int kInFlight = 8;
+    for (int e0 = lane * V; e0 < width; e0 += kInFlight * 32 * V) {
+      uint4 raw[kInFlight];
 #pragma unroll
-      for (int i = 0; i < V; ++i) sum += to_float(values[i]) * staged[e + i];
+      for (int u = 0; u < kInFlight; ++u)
+        if (e0 + u * 32 * V < width) raw[u] = *reinterpret_cast<const uint4*>(row + e0 + u * 32 * V);
+#pragma unroll
+      for (int u = 0; u < kInFlight; ++u) {
+        if (e0 + u * 32 * V >= width) break;
+        const T* values = reinterpret_cast<const T*>(&raw[u]);
+        const int e = e0 + u * 32 * V;
+#pragma unroll
+        for (int i = 0; i < V; ++i) sum += to_float(values[i]) * staged[e + i];
+      }
     }
   } else {
     for (int e = lane; e < width; e += 32) sum += to_float(row[e]) * (stage ? staged[e] : effective(e));

@@ -1,6 +1,6 @@
 // CUDA kernels run on the CPU (cuda_emulation.hpp) against plain references, on random inputs:
 // the window sums from queries and keys (tensor-core tiles), the one-warp top-k of the block
-// choice, the representative keys, the cache policy kernel against the host policy, the copy kernels that hold an SM
+// choice and its block scores, the representative keys, the cache policy kernel against the host policy, the copy kernels that hold an SM
 // against the ones spread over every row, the MLP activation and the merge into strided rows.
 // This checks the kernels' logic wherever the tests run; their CUDA tests (test_memory_properties,
 // test_runtime_transformer) check them on a GPU.
@@ -140,6 +140,37 @@ class TestEmulatedKernels : public QObject {
     qInfo("%d choices equal to the sorted scores'", trials);
   }
 
+  void blockScoresAreDotProducts() {
+    // Each block's representative row against the mean query plus the weighted question, in
+    // float, against double sums: rows of 16-byte loads (several rounds of loads in flight) and
+    // rows that are not.
+    std::normal_distribution<float> normal;
+    for (auto [heads, dim, question] : {std::tuple{32, 128, true}, std::tuple{4, 64, false}, std::tuple{3, 10, true}}) {
+      const std::int64_t n = pick(1, 20), width = heads * dim, query_stride = dim + 4;
+      std::vector<__nv_bfloat16> repr(std::size_t(n * width)), q_extra(static_cast<std::size_t>(width));
+      for (auto& x : repr) x = __float2bfloat16(normal(rng_));
+      for (auto& x : q_extra) x = __float2bfloat16(normal(rng_));
+      std::vector<float> query(std::size_t(heads * query_stride));
+      for (auto& x : query) x = normal(rng_);
+      const float weight = 2.5f;
+      std::vector<float> scores(std::size_t(n), -1.f);
+      launch({unsigned((n + kScoreWarps - 1) / kScoreWarps), 1, 1}, 32 * kScoreWarps, [&] {
+        block_scores_kernel<__nv_bfloat16>(repr.data(), n, heads, dim, query.data(), query_stride,
+                                           question ? q_extra.data() : nullptr, weight, scores.data());
+      });
+      for (std::int64_t b = 0; b < n; ++b) {
+        double want = 0;
+        for (std::int64_t e = 0; e < width; ++e) {
+          double q = query[std::size_t(e / dim * query_stride + e % dim)];
+          if (question) q += double(weight) * double(__bfloat162float(q_extra[std::size_t(e)]));
+          want += double(__bfloat162float(repr[std::size_t(b * width + e)])) * q;
+        }
+        QVERIFY2(std::abs(scores[std::size_t(b)] - want) <= 1e-4 * (1 + std::abs(want)),
+                 qPrintable(QString("%1 against %2").arg(scores[std::size_t(b)]).arg(want)));
+      }
+    }
+  }
+
   void representativesAreMeansOfTopScoredKeys() {
     // Per memory block and query head, the mean of the r keys (of the head's KV head) with the
     // highest scores, ties to the earlier key, against a sort; keys in a longer strided buffer.
@@ -196,7 +227,7 @@ class TestEmulatedKernels : public QObject {
           std::vector<std::int64_t> ids(static_cast<std::size_t>(blocks));
           std::iota(ids.begin(), ids.end(), 0);
           std::shuffle(ids.begin(), ids.end(), rng_);
-          ids.resize(std::size_t(n));
+          ids.resize(static_cast<std::size_t>(n));
           std::vector<std::int64_t> slot_host(static_cast<std::size_t>(n)), slot_device(static_cast<std::size_t>(n));
           std::vector<std::uint8_t> missed_host(static_cast<std::size_t>(n)), missed_device(static_cast<std::size_t>(n));
           block_cache_retrieve(host.view(), ids.data(), n, lru, slot_host.data(), missed_host.data());
