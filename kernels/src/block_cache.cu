@@ -140,7 +140,7 @@ void select_blocks_cuda(const void* repr, std::int64_t n, std::int64_t heads, st
         static_cast<const T*>(question), weight, scratch);
   });
   check_launch("select_blocks_cuda: scores");
-  top_blocks_kernel<<<1, 32, 0, s>>>(scratch, n, k, ids);
+  top_blocks_kernel<<<1, kTopThreads, 0, s>>>(scratch, n, k, ids);
   check_launch("select_blocks_cuda: top-k");
 }
 

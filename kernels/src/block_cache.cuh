@@ -269,18 +269,22 @@ __global__ void block_scores_kernel(const T* __restrict__ repr, std::int64_t n, 
   if (lane == 0) scores[b] = isnan(sum) ? -INFINITY : sum;
 }
 
-// The k best of n scores (ties to the lower index; NaN marks one taken), their indices ascending,
-// by one warp: lane l scans indices l, l + 32, ... for its best, the warp agrees on the overall
-// best, and only the lane that held it scans again. (A thread block of 256 threads took 10 us for
-// k = 8 of 800: two barriers per round.)
+// The k best of n scores (ties to the lower index; NaN marks one taken), their indices ascending.
+// The thread block copies the scores to shared memory (one warp alone took a load's latency for
+// every 32 of them: about 250 in a row for the 8,000 blocks of 1M tokens); then one warp: lane l
+// scans indices l, l + 32, ... for its best, the warp agrees on the overall best, and only the
+// lane that held it scans again. (The whole thread block in every round took 10 us for k = 8 of
+// 800: two barriers per round.)
+constexpr int kTopThreads = 256;
 __global__ void top_blocks_kernel(float* scores, std::int64_t n, std::int64_t k, std::int64_t* ids) {
   __shared__ float staged[kMaxStagedScores];
   __shared__ int chosen[kMaxSelected];
-  const int lane = threadIdx.x;
   float* values = n <= kMaxStagedScores ? staged : scores;
   if (values == staged)
-    for (std::int64_t b = lane; b < n; b += 32) staged[b] = scores[b];
-  __syncwarp();
+    for (std::int64_t b = threadIdx.x; b < n; b += blockDim.x) staged[b] = scores[b];
+  __syncthreads();
+  if (threadIdx.x >= 32) return;
+  const int lane = threadIdx.x;
   const auto better = [](float v, int x, float value, int index) {
     return x >= 0 && (index < 0 || v > value || (v == value && x < index));
   };

@@ -133,7 +133,7 @@ class TestEmulatedKernels : public QObject {
           std::vector<std::int64_t> want(order.begin(), order.begin() + kk);
           std::sort(want.begin(), want.end());
           std::vector<std::int64_t> ids(std::size_t(kk), -7);
-          launch({1, 1, 1}, 32, [&] { top_blocks_kernel(scores.data(), n, kk, ids.data()); });
+          launch({1, 1, 1}, kTopThreads, [&] { top_blocks_kernel(scores.data(), n, kk, ids.data()); });
           QVERIFY2(ids == want, qPrintable(QString("n %1, k %2").arg(n).arg(kk)));
           ++trials;
         }
