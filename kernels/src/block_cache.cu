@@ -1,11 +1,12 @@
 // The block cache policy runs in one thread block with the slots in shared memory (up to 1024
 // slots; beyond, block_cache_retrieve itself in one thread); the copies run on a grid of (block,
 // head, keys|values), 16 bytes per load and four loads in flight per thread where the addresses
-// allow. Representative keys: one thread block
-// per (memory block, query head) picks the top r scores by repeated arg-max, then averages.
-// Block selection: a warp per block scores it (16-byte loads against the effective query in shared
-// memory), then one thread block picks the top k the same way, the scores in shared memory.
-// Copies to host memory are kernels writing through the memory's device address.
+// allow, or (QREAD_GATHER_SMS) on a few thread blocks that each hold an SM. Representative keys:
+// one warp per (memory block, query head) picks the top r scores by repeated arg-max, then
+// averages. Block selection: a warp per block scores it (16-byte loads against the effective query
+// in shared memory), then one warp picks the top k the same way, the scores in shared memory.
+// Copies to host memory are kernels writing through the memory's device address. The kernels
+// themselves are in block_cache.cuh.
 #include "qread/kernels/block_cache.hpp"
 
 #include "block_cache.cuh"
