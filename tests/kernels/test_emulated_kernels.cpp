@@ -1,7 +1,8 @@
 // CUDA kernels run on the CPU (cuda_emulation.hpp) against plain references, on random inputs:
-// the window sums from queries and keys (tensor-core tiles), the one-warp top-k of the block
-// choice and its block scores, the representative keys, the cache policy kernel against the host policy, the copy kernels that hold an SM
-// against the ones spread over every row, the MLP activation and the merge into strided rows.
+// the window sums from queries and keys (tensor-core tiles), the block choice (scores, top-k),
+// the representative keys, the cache policy kernel against the host policy, the copy kernels
+// that hold an SM against the ones spread over every row, the MLP activation and the merge into
+// strided rows.
 // This checks the kernels' logic wherever the tests run; their CUDA tests (test_memory_properties,
 // test_runtime_transformer) check them on a GPU.
 #define QREAD_CUDA_EMULATION 1
@@ -115,7 +116,7 @@ class TestEmulatedKernels : public QObject {
     QVERIFY2(err < 1e-4, qPrintable(QString::number(err)));
   }
 
-  void topBlocksByOneWarp() {
+  void topBlocksAreTheBestScores() {
     // The k best scores (ties to the lower index, -inf among them), ascending, against a
     // stable sort; shared memory and (past 8192 scores) global memory.
     int trials = 0;
