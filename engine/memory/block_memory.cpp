@@ -350,7 +350,7 @@ bool BlockMemory::fused_execution_block(const at::Tensor& local_q, const at::Ten
                       local_k.reshape({kv_heads_, len_k, dim_}).transpose(1, 2))
         .view({heads_, len_q, len_k});
   };
-  const bool from_logits = window_sums_from_logits() || !local_q.is_cuda();
+  const bool from_logits = window_sums_from_logits();
   at::Tensor logits;
   if (from_logits) {
     scope.emplace("fused: window logits");

@@ -102,11 +102,10 @@ at::Tensor Rope::apply(const at::Tensor& x, std::int64_t start) const {
 }
 
 at::Tensor Rope::apply_one(const at::Tensor& x, std::int64_t position) const {
+  // Every row at the same angle: the kernel reads the one row of cos/sin for each token (and the
+  // tensor ops broadcast it).
   auto [cos, sin] = cos_sin(position, 1);
-  // Every row at the same angle: the kernel reads the one row of cos/sin for each token.
-  if (auto fused = fused_rope(x, cos, sin); fused.defined()) return fused;
-  auto xf = x.to(at::kFloat);
-  return (xf * cos + rotate_half(xf) * sin).to(x.scalar_type());
+  return apply_rows(x, cos, sin);
 }
 
 }  // namespace qread::model

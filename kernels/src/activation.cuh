@@ -11,10 +11,6 @@ namespace {
 constexpr int kActivationThreads = 256;
 constexpr std::int64_t kMaxRowBlocks = 65535;
 
-template <typename T, int V> struct alignas(V * sizeof(T)) Pack {
-  T v[V];
-};
-
 template <typename T> __device__ inline T silu_mul(T gate, T up) {
   const float x = to_float(gate);
   const T silu = from_float<T>(x / (1.0f + expf(-x)));

@@ -16,13 +16,10 @@
 #include <sys/mman.h>
 
 #include <algorithm>
-#include <cmath>
+#include <climits>
 #include <cstring>
 #include <map>
 #include <mutex>
-
-#include <cfloat>
-#include <climits>
 #include <stdexcept>
 #include <string>
 
@@ -45,9 +42,8 @@ int holding_bytes() {
   if (auto it = bytes.find(device); it != bytes.end()) return it->second;
   int most = 0;
   check(cudaDeviceGetAttribute(&most, cudaDevAttrMaxSharedMemoryPerBlockOptin, device), "holding an SM");
-  check(cudaFuncSetAttribute(gather_few_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, most), "holding an SM");
-  check(cudaFuncSetAttribute(copy_rows_few_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, most),
-        "holding an SM");
+  check(cudaFuncSetAttribute(gather_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, most), "holding an SM");
+  check(cudaFuncSetAttribute(copy_rows_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, most), "holding an SM");
   return bytes[device] = most;
 }
 
@@ -109,18 +105,14 @@ void free_pinned(void* memory, std::int64_t bytes) {
 void copy_rows_cuda(void* dst, std::int64_t dst_pitch, const void* src, std::int64_t src_pitch, std::int64_t width,
                     std::int64_t rows, void* stream, int sms) {
   if (rows <= 0 || width <= 0) return;
-  if (sms > 0) {
-    const int hold = holding_bytes();
-    copy_rows_few_kernel<<<static_cast<unsigned>(sms), kFewThreads, hold, static_cast<cudaStream_t>(stream)>>>(
-        static_cast<const char*>(src), src_pitch, static_cast<char*>(dst), dst_pitch, width, rows);
-    check_launch("copy_rows_cuda");
-    return;
-  }
-  if (rows > 65535) throw std::runtime_error("copy_rows_cuda: too many rows");
-  // Enough thread blocks per row to keep the copy at the link's rate (about 16 KB each).
-  const auto parts = static_cast<unsigned>(std::min<std::int64_t>(64, (width + 16383) / 16384));
-  copy_rows_kernel<<<dim3(static_cast<unsigned>(rows), parts), 256, 0, static_cast<cudaStream_t>(stream)>>>(
-      static_cast<const char*>(src), src_pitch, static_cast<char*>(dst), dst_pitch, width);
+  // A block per row and part, enough parts per row to keep the copy at the link's rate (about
+  // 16 KB each); or `sms` blocks of kFewThreads holding an SM each, a row at a time.
+  const std::int64_t parts = sms > 0 ? 1 : std::min<std::int64_t>(64, (width + 16383) / 16384);
+  if (sms <= 0 && rows * parts > 0x7fffffff) throw std::runtime_error("copy_rows_cuda: too many rows");
+  const auto grid = static_cast<unsigned>(sms > 0 ? sms : rows * parts);
+  copy_rows_kernel<<<grid, sms > 0 ? kFewThreads : 256, sms > 0 ? holding_bytes() : 0,
+                     static_cast<cudaStream_t>(stream)>>>(static_cast<const char*>(src), src_pitch,
+                                                          static_cast<char*>(dst), dst_pitch, width, rows, parts);
   check_launch("copy_rows_cuda");
 }
 
@@ -161,11 +153,10 @@ void block_cache_retrieve_cuda(BlockCacheState state, const std::int64_t* ids, s
   const GatherArgs args{ids, n, slot, missed, host_k, host_v, host_head_bytes, pending,
                         static_cast<char*>(cache_k), static_cast<char*>(cache_v), static_cast<char*>(out_k),
                         static_cast<char*>(out_v), heads, row_bytes, out_head_bytes};
-  if (gather_sms > 0) {
-    gather_few_kernel<<<static_cast<unsigned>(gather_sms), kFewThreads, holding_bytes(), s>>>(args);
-  } else {
-    gather_kernel<<<dim3(static_cast<unsigned>(n), static_cast<unsigned>(heads), 2), 256, 0, s>>>(args);
-  }
+  if (gather_sms > 0)
+    gather_kernel<<<static_cast<unsigned>(gather_sms), kFewThreads, holding_bytes(), s>>>(args);
+  else
+    gather_kernel<<<static_cast<unsigned>(n * heads * 2), 256, 0, s>>>(args);
   check_launch("block_cache_retrieve_cuda: copy");
 }
 

@@ -5,8 +5,6 @@
 #include "element_access.cuh"
 #include "qread/kernels/block_cache.hpp"
 
-#include <cfloat>
-#include <climits>
 #include <cmath>
 #include <cstdint>
 
@@ -147,14 +145,12 @@ __device__ void copy_row(const GatherArgs& a, const RowCopy& r) {
     copy_run<char>(r.src, r.dst, r.also, a.row_bytes);
 }
 
-// A thread block per row.
-__global__ void gather_kernel(GatherArgs a) { copy_row(a, gather_row(a, blockIdx.x, blockIdx.y, blockIdx.z == 1)); }
-
-// The rows spread over a few thread blocks, each asking for more shared memory than leaves room
-// for another kernel's block on its SM (it uses none): reads of host memory then wait on those
-// SMs only, not beside the blocks of the kernels that run meanwhile.
-constexpr int kFewThreads = 1024;
-__global__ void __launch_bounds__(kFewThreads) gather_few_kernel(GatherArgs a) {
+// The rows taken in turn by the grid's thread blocks: a block per row (the default), or a few
+// blocks that each hold an SM (QREAD_GATHER_SMS: they ask for more shared memory than leaves
+// room for another kernel's block, and use none), so that reads of host memory wait on those SMs
+// only, not beside the blocks of the kernels that run meanwhile.
+constexpr int kFewThreads = 1024;  // threads of a block that holds an SM
+__global__ void __launch_bounds__(kFewThreads) gather_kernel(GatherArgs a) {
   const std::int64_t items = a.n * a.heads * 2;
   for (std::int64_t item = blockIdx.x; item < items; item += gridDim.x) {
     const std::int64_t i = item / (2 * a.heads), rest = item - i * 2 * a.heads;
@@ -176,18 +172,14 @@ __device__ void copy_part(const char* src, std::int64_t src_pitch, char* dst, st
   }
 }
 
-__global__ void copy_rows_kernel(const char* src, std::int64_t src_pitch, char* dst, std::int64_t dst_pitch,
-                                 std::int64_t width) {
-  copy_part(src, src_pitch, dst, dst_pitch, width, blockIdx.x, blockIdx.y * blockDim.x + threadIdx.x,
-            std::int64_t(gridDim.y) * blockDim.x);
-}
-
-// The rows taken in turn by a few thread blocks that each hold an SM (as gather_few_kernel).
-__global__ void __launch_bounds__(kFewThreads) copy_rows_few_kernel(const char* src, std::int64_t src_pitch,
-                                                                     char* dst, std::int64_t dst_pitch,
-                                                                     std::int64_t width, std::int64_t rows) {
-  for (std::int64_t row = blockIdx.x; row < rows; row += gridDim.x)
-    copy_part(src, src_pitch, dst, dst_pitch, width, row, threadIdx.x, blockDim.x);
+// Rows split in `parts` parts of a thread block each; the (row, part) pairs taken in turn by the
+// grid's thread blocks (as gather_kernel: one per pair, or a few that each hold an SM).
+__global__ void __launch_bounds__(kFewThreads) copy_rows_kernel(const char* src, std::int64_t src_pitch, char* dst,
+                                                                 std::int64_t dst_pitch, std::int64_t width,
+                                                                 std::int64_t rows, std::int64_t parts) {
+  for (std::int64_t item = blockIdx.x; item < rows * parts; item += gridDim.x)
+    copy_part(src, src_pitch, dst, dst_pitch, width, item / parts, item % parts * blockDim.x + threadIdx.x,
+              parts * blockDim.x);
 }
 
 constexpr int kScoreWarps = 8, kMaxSelected = 1024;
@@ -196,10 +188,6 @@ constexpr int kScoreWarps = 8, kMaxSelected = 1024;
 constexpr int kMaxStagedQuery = 12288;
 // Scores are staged in shared memory for the top-k rounds up to this many blocks (32 KB).
 constexpr int kMaxStagedScores = 8192;
-
-template <typename T> struct alignas(4 * sizeof(T)) Quad {
-  T v[4];
-};
 
 // One warp per block: its representative row against the (question-weighted) mean query. The
 // thread block first writes the effective query to shared memory; each lane then reads 16 bytes
@@ -219,7 +207,7 @@ __global__ void block_scores_kernel(const T* __restrict__ repr, std::int64_t n, 
     // Four elements per load where the layout allows, all loads of a thread in flight at once
     // (one element at a time, each thread waited on its loads 16 times in a row).
     const bool quads = dim % 4 == 0 && query_head_stride % 4 == 0 && aligned(query) &&
-                       reinterpret_cast<std::uintptr_t>(question) % sizeof(Quad<T>) == 0;
+                       reinterpret_cast<std::uintptr_t>(question) % sizeof(Pack<T, 4>) == 0;
     if (quads) {
 #pragma unroll 4
       for (int e = threadIdx.x * 4; e < width; e += blockDim.x * 4) {
@@ -227,7 +215,7 @@ __global__ void block_scores_kernel(const T* __restrict__ repr, std::int64_t n, 
         const float4 q = *reinterpret_cast<const float4*>(query + h * query_head_stride + (e - h * dim));
         float v[4] = {q.x, q.y, q.z, q.w};
         if (question) {
-          const Quad<T> w = *reinterpret_cast<const Quad<T>*>(question + e);
+          const auto w = *reinterpret_cast<const Pack<T, 4>*>(question + e);
 #pragma unroll
           for (int i = 0; i < 4; ++i) v[i] += weight * to_float(w.v[i]);
         }
@@ -269,22 +257,13 @@ __global__ void block_scores_kernel(const T* __restrict__ repr, std::int64_t n, 
   if (lane == 0) scores[b] = isnan(sum) ? -INFINITY : sum;
 }
 
-// The k best of n scores (ties to the lower index; NaN marks one taken), their indices ascending.
-// The thread block copies the scores to shared memory (one warp alone took a load's latency for
-// every 32 of them: about 250 in a row for the 8,000 blocks of 1M tokens); then one warp: lane l
-// scans indices l, l + 32, ... for its best, the warp agrees on the overall best, and only the
-// lane that held it scans again. (The whole thread block in every round took 10 us for k = 8 of
-// 800: two barriers per round.)
-constexpr int kTopThreads = 256;
-__global__ void top_blocks_kernel(float* scores, std::int64_t n, std::int64_t k, std::int64_t* ids) {
-  __shared__ float staged[kMaxStagedScores];
-  __shared__ int chosen[kMaxSelected];
-  float* values = n <= kMaxStagedScores ? staged : scores;
-  if (values == staged)
-    for (std::int64_t b = threadIdx.x; b < n; b += blockDim.x) staged[b] = scores[b];
-  __syncthreads();
-  if (threadIdx.x >= 32) return;
-  const int lane = threadIdx.x;
+// Picks the k largest of values[0, n) in turn (ties to the lower index; NaN never, and each one
+// picked becomes NaN) by one warp: lane l keeps the best of indices l, l + 32, ..., the warp agrees
+// on the overall best by shuffles (a total order, so every lane holds the same), and only the lane
+// that held it scans again. Lane 0 writes the picks to chosen[0, k) in order (-1 where none is
+// left). The whole warp calls it; values[i] is read and written by lane i % 32 only.
+__device__ inline void warp_pick_largest(float* values, std::int64_t n, std::int64_t k, int* chosen) {
+  const int lane = threadIdx.x % 32;
   const auto better = [](float v, int x, float value, int index) {
     return x >= 0 && (index < 0 || v > value || (v == value && x < index));
   };
@@ -307,15 +286,31 @@ __global__ void top_blocks_kernel(float* scores, std::int64_t n, std::int64_t k,
       const int x = __shfl_xor_sync(0xffffffffu, index, offset);
       if (better(v, x, value, index)) value = v, index = x;
     }
-    // Every lane now holds the same best (the comparison is a total order on the candidates);
-    // -1 only where fewer than k are left (NaN input), which block_scores_kernel never writes.
     if (lane == 0) chosen[j] = index;
     if (index >= 0 && index % 32 == lane) {
       values[index] = NAN;
       scan(mine, mine_index);
     }
-    __syncwarp();
   }
+  __syncwarp();  // chosen[] is read by every lane after
+}
+
+// The k best of n scores, their indices ascending. The thread block copies the scores to shared
+// memory (one warp alone took a load's latency for every 32 of them: about 250 in a row for the
+// 8,000 blocks of 1M tokens); then one warp picks (warp_pick_largest). (The whole thread block in
+// every round took 10 us for k = 8 of 800: two barriers per round.)
+constexpr int kTopThreads = 256;
+__global__ void top_blocks_kernel(float* scores, std::int64_t n, std::int64_t k, std::int64_t* ids) {
+  __shared__ float staged[kMaxStagedScores];
+  __shared__ int chosen[kMaxSelected];
+  float* values = n <= kMaxStagedScores ? staged : scores;
+  if (values == staged)
+    for (std::int64_t b = threadIdx.x; b < n; b += blockDim.x) staged[b] = scores[b];
+  __syncthreads();
+  if (threadIdx.x >= 32) return;
+  warp_pick_largest(values, n, k, chosen);
+  // -1 only where fewer than k are left (NaN input), which block_scores_kernel never writes.
+  const int lane = threadIdx.x;
   if (lane == 0) {
     for (std::int64_t i = 1; i < k; ++i)
       for (std::int64_t j = i; j > 0 && chosen[j - 1] > chosen[j]; --j) {
@@ -328,9 +323,8 @@ __global__ void top_blocks_kernel(float* scores, std::int64_t n, std::int64_t k,
 }
 
 // One warp per (memory block, query head), kRepresentativeWarps of them per thread block: the
-// block's scores for that head in shared memory, lane l scanning positions l, l + 32, ...; r
-// rounds of a warp-wide arg-max (ties to the lower position) where only the lane that held the
-// winner scans again; then the mean of the chosen keys over the head dimension, in the order
+// block's scores for that head in shared memory, the r best picked by warp_pick_largest (ties to
+// the lower position); then the mean of the chosen keys over the head dimension, in the order
 // chosen. (A thread block per pair, with two barriers per round, took 9.7 us per execution block
 // of the Llama-3-8B shape: 4 blocks x 32 heads.)
 constexpr int kRepresentativeWarps = 4, kMaxBlockTokens = 1024;
@@ -348,31 +342,7 @@ __global__ void representatives_kernel(const T* __restrict__ keys, std::int64_t 
   const std::int64_t i = pair / heads, h = pair - i * heads;
   float* score = staged[warp];
   for (std::int64_t t = lane; t < block; t += 32) score[t] = scores[h * score_stride + i * block + t];
-  // Each lane's best of its own positions (only it reads or writes them).
-  auto scan = [&](float& value, int& index) {
-    value = -FLT_MAX;
-    index = INT_MAX;
-    for (std::int64_t t = lane; t < block; t += 32)
-      if (score[t] > value) value = score[t], index = int(t);
-  };
-  float mine;
-  int mine_index;
-  scan(mine, mine_index);
-  for (std::int64_t j = 0; j < r; ++j) {
-    float value = mine;
-    int index = mine_index;
-    for (int offset = 16; offset > 0; offset /= 2) {
-      const float v = __shfl_xor_sync(0xffffffffu, value, offset);
-      const int x = __shfl_xor_sync(0xffffffffu, index, offset);
-      if (v > value || (v == value && x < index)) value = v, index = x;
-    }
-    if (lane == 0) chosen[warp][j] = index;
-    if (index != INT_MAX && index % 32 == lane) {  // (INT_MAX: none left, which r <= block rules out)
-      score[index] = -FLT_MAX;  // taken: below every score (scores are sums of probabilities)
-      scan(mine, mine_index);
-    }
-  }
-  __syncwarp();
+  warp_pick_largest(score, block, r, chosen[warp]);  // r <= block, no NaN score: never -1
   const T* head_keys = keys + (h / group) * key_head_stride + i * block * dim;
   T* row = out + (i * heads + h) * dim;
   for (std::int64_t d = lane; d < dim; d += 32) {

@@ -38,6 +38,11 @@ template <> struct Pair<float> { using type = float2; };
 template <> struct Pair<__nv_bfloat16> { using type = __nv_bfloat162; };
 template <> struct Pair<__half> { using type = __half2; };
 
+// V elements of T in one load or store (16 bytes for 8 bf16; needs an address aligned to them).
+template <typename T, int V> struct alignas(V * sizeof(T)) Pack {
+  T v[V];
+};
+
 template <typename T> struct Element {
   using type = T;
 };

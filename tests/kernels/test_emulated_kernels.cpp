@@ -288,8 +288,7 @@ class TestEmulatedKernels : public QObject {
         const GatherArgs args{ids.data(), n, slot.data(), missed.data(), host_k.data(), host_v.data(), row_bytes,
                               pending, c.data(), c.data() + capacity * heads * row_bytes, o.data(),
                               o.data() + heads * out_head, heads, row_bytes, out_head};
-        if (few) launch({3, 1, 1}, 64, [&] { gather_few_kernel(args); });
-        else launch({unsigned(n), unsigned(heads), 2}, 64, [&] { gather_kernel(args); });
+        launch({few ? 3u : unsigned(n * heads * 2), 1, 1}, 64, [&] { gather_kernel(args); });
         return std::make_pair(c, o);
       };
       QVERIFY(gather(true) == gather(false));
@@ -298,8 +297,9 @@ class TestEmulatedKernels : public QObject {
       const std::int64_t dst_pitch = width + pick(0, 40);
       const auto src = random_bytes(rows * src_pitch), dst = random_bytes(rows * dst_pitch + 7);
       auto by_rows = dst, few = dst;
-      launch({unsigned(rows), 2, 1}, 64, [&] { copy_rows_kernel(src.data(), src_pitch, by_rows.data(), dst_pitch, width); });
-      launch({3, 1, 1}, 64, [&] { copy_rows_few_kernel(src.data(), src_pitch, few.data(), dst_pitch, width, rows); });
+      launch({unsigned(rows * 2), 1, 1}, 64,
+             [&] { copy_rows_kernel(src.data(), src_pitch, by_rows.data(), dst_pitch, width, rows, 2); });
+      launch({3, 1, 1}, 64, [&] { copy_rows_kernel(src.data(), src_pitch, few.data(), dst_pitch, width, rows, 1); });
       QVERIFY(few == by_rows);
       for (std::int64_t r = 0; r < rows; ++r)
         QVERIFY(std::equal(src.begin() + r * src_pitch, src.begin() + r * src_pitch + width, few.begin() + r * dst_pitch));
