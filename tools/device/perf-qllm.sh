@@ -7,7 +7,8 @@
 # VAR=value settings, e.g. "QREAD_WINDOW_SUMS=logits QREAD_GATHER_SMS=8"); with QREAD_TRACE=1, the
 # GPU's kernel table (QREAD_PROFILE=trace); with nsys on the machine, a 32K profile's summary.
 # QREAD_LENGTHS: the lengths (default 32k,100k; "100k,100k" runs 100K twice in one process, the
-# second without the warm-up).
+# second without the warm-up). First, qread-bench-memory: one execution block's flash attention
+# alone and beside a retrieval, for each QREAD_GATHER_SMS value.
 set -uo pipefail
 qread=build/device/bin/qread
 config=config/llama3-qllm-repr4-l1k-bs128-topk8-w4.yaml
@@ -15,6 +16,8 @@ lengths=${QREAD_LENGTHS:-32k,100k}
 bench=(bench --shape llama3-8b --random-weights --device cuda --decode-tokens 16 --config "$config" --json)
 # The figures of each run on one line.
 summary() { grep -oE '"(length|prefill_seconds|decode_ms_per_token|gpu_peak_bytes)":[0-9.e+]+' | paste -sd' '; }
+echo "== qread-bench-memory"
+timeout 120 build/device/bin/qread-bench-memory
 if (($# >= 1)) && [[ -d $1 ]]; then
   torch_prefix=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
   (cd "$1" && cmake --preset device -DCMAKE_PREFIX_PATH="$torch_prefix;/tmp/qread-deps/usr" \
