@@ -6,11 +6,13 @@
 #include "qread/error.hpp"
 #include "qread/eval.hpp"
 #include "qread/language_model.hpp"
+#include "qread/memory_budget.hpp"
 #include "qread/runtime.hpp"
 
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 #include <random>
@@ -58,16 +60,23 @@ qread::cli::Runner setup_bench(CLI::App& app) {
     } else {
       throw qread::InputError("bench: give --model DIR or --shape NAME --random-weights");
     }
-    std::string mode = "origin";
+    auto attention = qread::default_config(qread::MemoryMode::origin).attention;
     if (!a->config.empty() || !a->overrides.empty()) {
       auto config = a->config.empty() ? qread::default_config(qread::MemoryMode::origin) : qread::load_config(a->config);
       qread::apply_overrides(config, a->overrides);
       lm->configure_memory(config.attention, std::nullopt);
-      mode = qread::mode_name(config.attention.mode);
+      attention = config.attention;
       if (a->chunk_size <= 0) a->chunk_size = config.chunk_size;
     }
+    const std::string mode = qread::mode_name(attention.mode);
     if (a->chunk_size <= 0) a->chunk_size = 8192;
     const auto& s = lm->summary();
+    // The longest length must fit in this machine's memory in this mode: said before any is run.
+    const auto longest = *std::max_element(lengths.begin(), lengths.end());
+    for (const auto& note : qread::check_memory_room(s, attention, longest + a->decode_tokens,
+                                                     qread::memory_room(s.device), fmt::format("--lengths {}", a->lengths),
+                                                     /*suggest_max_len=*/false))
+      fmt::print(stderr, "qread bench: note: {}\n", note);
     const std::string name = a->shape.empty() ? a->model_dir : a->shape;
     if (!a->json)
       fmt::print("{} ({} layers, hidden {}, {}/{} heads), {} {}, {}, loaded in {:.1f} s\n"

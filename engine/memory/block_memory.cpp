@@ -133,6 +133,13 @@ void BlockMemory::reset() {
   pending_.clear();
 }
 
+HeldBytes BlockMemory::held_bytes() const {
+  HeldBytes held = store_.held_bytes();
+  for (const auto* rows : {&rest_k_, &rest_v_, &rest_score_}) held.add(rows->buffer);
+  for (const auto* t : {&init_k_, &init_v_, &global_k_, &global_v_, &repr_, &question_, &local_mask_}) held.add(*t);
+  return held;
+}
+
 at::Tensor BlockMemory::representative_keys() const {
   return repr_.defined() ? repr_.narrow(0, 0, store_.size()) : at::Tensor();
 }

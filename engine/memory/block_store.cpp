@@ -396,6 +396,15 @@ MemoryCounters BlockStore::counters() const {
   return out;
 }
 
+HeldBytes BlockStore::held_bytes() const {
+  HeldBytes held;
+  for (const auto* arenas : {&arenas_k_, &arenas_v_})
+    for (const auto& arena : *arenas) held.add(arena);
+  held.add(cache_k_);
+  held.add(cache_v_);
+  return held;
+}
+
 std::pair<at::Tensor, at::Tensor> BlockStore::retrieve(const std::vector<std::int64_t>& ids) {
   auto out = retrieve(at::tensor(ids, at::kLong).to(device_));
   ready();

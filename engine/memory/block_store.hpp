@@ -6,6 +6,7 @@
 // from host memory by the copy kernel.
 #pragma once
 
+#include "memory/context_memory.hpp"
 #include "qread/config.hpp"
 
 #include <ATen/core/Tensor.h>
@@ -80,6 +81,8 @@ class BlockStore {
   std::vector<std::int64_t> eviction_order() const;
   // Waits for the device.
   MemoryCounters counters() const;
+  // The blocks' host arenas and the device cache.
+  HeldBytes held_bytes() const;
   void clear();
 
  private:

@@ -9,6 +9,15 @@
 
 namespace qread::memory {
 
+// Bytes of the tensors a memory holds, by where they live: host RAM, or the model's device.
+struct HeldBytes {
+  std::int64_t host = 0, device = 0;
+  // The whole storage of `t` (add a buffer once, not each view of it); nothing when undefined.
+  void add(const at::Tensor& t) {
+    if (t.defined()) (t.is_cpu() ? host : device) += std::int64_t(t.storage().nbytes());
+  }
+};
+
 class ContextMemory {
  public:
   virtual ~ContextMemory() = default;
@@ -24,6 +33,9 @@ class ContextMemory {
 
   // Tokens seen since the last reset.
   virtual std::int64_t length() const = 0;
+
+  // What it holds now: the keys and values it keeps and the buffers it works in.
+  virtual HeldBytes held_bytes() const = 0;
 
   // Whether attend() may keep views of q, k or v after it returns (rather than copies): a
   // caller that overwrites its buffers in place (the transformer's per-layer decode graphs)

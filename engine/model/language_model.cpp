@@ -176,6 +176,16 @@ class TorchLanguageModel final : public LanguageModel {
     return report;
   }
 
+  ContextBytes context_bytes() override {
+    ContextBytes bytes;
+    for (std::int64_t layer = 0; layer < model_->config().num_layers; ++layer) {
+      const auto held = model_->memory(layer).held_bytes();
+      bytes.host += held.host;
+      bytes.device += held.device;
+    }
+    return bytes;
+  }
+
   void reset() override {
     c10::InferenceMode inference;
     model_->reset();

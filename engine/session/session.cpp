@@ -2,6 +2,7 @@
 
 #include "qread/chat_template.hpp"
 #include "qread/error.hpp"
+#include "qread/memory_budget.hpp"
 #include "qread/prompt.hpp"
 #include "qread/runtime.hpp"
 #include "qread/tokenizer.hpp"
@@ -155,6 +156,11 @@ Answer Reader::ask(const Document& document, const std::string& question, const 
   }
 
   model_->configure_memory(config.attention, prompt.question);
+  // Before reading: a document that cannot fit in this machine's memory in this mode is an
+  // error that says what fits (the previous context is gone, so its memory counts as free).
+  for (auto& note : check_memory_room(summary(), config.attention, answer.prompt_tokens + options.max_new_tokens,
+                                      memory_room(summary().device), answer.document))
+    answer.notes.push_back(std::move(note));
   GenerationOptions g;
   g.chunk_size = config.chunk_size;
   g.max_new_tokens = options.max_new_tokens;

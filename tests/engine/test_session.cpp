@@ -1,7 +1,8 @@
 // The session API (qread/session.hpp): hit maps against a brute-force count, answers through
 // JSON and back, and Reader::ask on a tiny model: streamed text equals the answer, reading
-// progress, cancel while reading and while answering.
+// progress, cancel while reading and while answering, a document too long for the memory refused.
 #include "qread/error.hpp"
+#include "qread/memory_budget.hpp"
 #include "qread/model_maker.hpp"
 #include "qread/prompt.hpp"
 #include "qread/session.hpp"
@@ -193,6 +194,48 @@ class TestSession : public QObject {
     } catch (const qread::InputError& e) {
       QVERIFY2(QString::fromUtf8(e.what()).contains(named), e.what());
     }
+  }
+
+  // A document whose keys and values cannot fit in the host memory qread may use
+  // (QREAD_HOST_MEMORY) is refused before anything is read, with a max_len that fits; that
+  // max_len then reads it, with the prompt cut to it.
+  void askRefusesADocumentTooLongForTheMachine() {
+    const auto document = paged_document(60, 600);  // about 26K tokens
+    qread::Reader reader(model_);
+    qread::AskOptions options;
+    options.config = qread::default_config(qread::MemoryMode::origin);
+    options.max_new_tokens = 4;
+    const auto per_token = qread::context_memory_floor(reader.summary(), options.config.attention, 1).host;
+    // Room for about 13K tokens' keys and values (10 MB) beside what the process holds now,
+    // which moves by a megabyte or two meanwhile.
+    const auto limit = qread::memory_room("cpu").host_used + 13000 * per_token;
+    qputenv("QREAD_HOST_MEMORY", QByteArray::number(qlonglong(limit)));
+    qread::AskEvents events;
+    bool read_any = false;
+    events.reading = [&](std::int64_t, std::int64_t) { read_any = true; };
+    std::string message;
+    try {
+      reader.ask(document, "What is on page 9?", options, events);
+    } catch (const qread::InputError& e) {
+      message = e.what();
+    }
+    QVERIFY2(!message.empty(), "a document too long for the memory was read");
+    QVERIFY(!read_any);
+    QVERIFY2(message.rfind("book.pdf: ", 0) == 0 && message.find("origin mode") != std::string::npos &&
+                 message.find("stream-llm or infinite-lm") != std::string::npos,
+             message.c_str());
+    const auto at = message.find("max_len=");
+    QVERIFY2(at != std::string::npos, message.c_str());
+    const auto max_len = std::stoll(message.substr(at + 8));
+    QVERIFY2(max_len > 8000 && max_len <= 13000, message.c_str());
+    // That max_len reads it, the prompt cut to it (with a margin for the process's growth).
+    qputenv("QREAD_HOST_MEMORY", QByteArray::number(qlonglong(limit + 5000 * per_token)));
+    options.config.max_len = max_len;
+    const auto answer = reader.ask(document, "What is on page 9?", options, events);
+    qunsetenv("QREAD_HOST_MEMORY");
+    QVERIFY(read_any);
+    QVERIFY(answer.prompt_tokens + options.max_new_tokens <= max_len);
+    QVERIFY(answer.dropped_tokens > 0);
   }
 
   void cancelStopsReadingAndAnswering() {

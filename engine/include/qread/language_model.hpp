@@ -81,6 +81,12 @@ struct MemoryReport {
   std::vector<BlockRetrieval> retrievals;
 };
 
+// Bytes the context memories hold: in host RAM, and on the model's device (0 for a model on the
+// CPU, whose memory is all host RAM).
+struct ContextBytes {
+  std::int64_t host = 0, device = 0;
+};
+
 // Called during prefill with (tokens done, tokens total).
 using ProgressCallback = std::function<void(std::int64_t, std::int64_t)>;
 // Called with each generated id; return false to stop.
@@ -107,6 +113,9 @@ class LanguageModel {
   virtual void configure_memory(const AttentionConfig& config, std::optional<TokenSpan> question) = 0;
   // Retrievals since the last call (which are then forgotten) and the counters so far.
   virtual MemoryReport memory_report() = 0;
+
+  // What the context memories of all layers hold now (their keys, values and working buffers).
+  virtual ContextBytes context_bytes() = 0;
 
   // Forget the context.
   virtual void reset() = 0;
