@@ -10,6 +10,7 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <iostream>
 
 namespace {
@@ -72,16 +73,23 @@ qread::cli::Runner setup_compare(CLI::App& app) {
       fmt::print(stderr, "qread: cancelled\n");
       return qread::cli::kExitCancelled;
     }
-    for (const auto& answer : answers)
+    bool failed = false;
+    for (const auto& answer : answers) {
       for (const auto& note : answer.notes) fmt::print(stderr, "qread: note: {}: {}\n", answer.mode, note);
+      if (!answer.error.empty()) fmt::print(stderr, "qread: error: {}: {}\n", answer.mode, answer.error);
+      failed = failed || !answer.error.empty();
+    }
     if (a->json) {
       std::cout << qread::to_json(answers) << '\n';
     } else {
-      fmt::print("{} ({} prompt tokens, {} {})\n", a->question, answers.front().prompt_tokens,
-                 answers.front().device, answers.front().dtype);
+      // The prompt's size from a mode that read it (a refused mode's answer has none).
+      const auto read = std::find_if(answers.begin(), answers.end(), [](const auto& x) { return x.error.empty(); });
+      const auto& shown = read == answers.end() ? answers.front() : *read;
+      fmt::print("{} ({} prompt tokens, {} {})\n", a->question, shown.prompt_tokens, shown.device, shown.dtype);
       std::cout << qread::eval::compare_table(answers) << std::flush;
     }
-    return qread::cli::kExitOk;
+    // Every answer is printed; a mode that could not read the document makes it a bad-input exit.
+    return failed ? qread::cli::kExitBadInput : qread::cli::kExitOk;
   };
 }
 

@@ -2,9 +2,12 @@
 #include "qread/chat_template.hpp"
 #include "qread/error.hpp"
 #include "qread/eval.hpp"
+#include "qread/memory_budget.hpp"
 #include "qread/prompt.hpp"
 
 #include <fmt/core.h>
+
+#include <algorithm>
 
 namespace qread::eval {
 namespace {
@@ -65,6 +68,14 @@ std::vector<EvalResult> run_eval(Reader& reader, const EvalPlan& plan, const Eva
         if (events.cancel && events.cancel->load()) throw Cancelled();
       }
 
+  // Every mode must hold the longest case in this machine's memory: said before anything is read
+  // (a long evaluation would otherwise stop at its first case too long, its results lost).
+  const auto longest = *std::max_element(plan.lengths.begin(), plan.lengths.end()) + plan.max_new_tokens;
+  const auto room = memory_room(reader.summary().device);
+  for (const auto& config : plan.configs)
+    check_memory_room(reader.summary(), config.attention, longest, room, "eval: the longest case",
+                      /*suggest_max_len=*/false);
+
   std::vector<EvalResult> results;
   const int total = int(plan.configs.size() * cases.size());
   for (const auto& config : plan.configs) {
@@ -120,7 +131,24 @@ std::vector<Answer> compare_modes(Reader& reader, const Document& document, cons
     AskOptions options;
     options.config = configs[i];
     options.max_new_tokens = max_new_tokens;
-    answers.push_back(reader.ask(document, question, options, ask_events));
+    try {
+      answers.push_back(reader.ask(document, question, options, ask_events));
+    } catch (const InputError& e) {
+      // This mode cannot read the document (it does not fit in memory, say): an error answer,
+      // and the other modes go on, their answers kept.
+      Answer refused;
+      refused.question = question;
+      refused.mode = mode_name(options.config.attention.mode);
+      refused.config_yaml = to_yaml(options.config);
+      refused.model = reader.model_path().string();
+      refused.document = document.source().string();
+      refused.document_pages = int(document.pages().size());
+      refused.device = reader.summary().device;
+      refused.dtype = reader.summary().dtype;
+      refused.stop_reason = "error";
+      refused.error = e.what();
+      answers.push_back(std::move(refused));
+    }
     if (answers.back().stop_reason == "cancelled") break;
   }
   return answers;

@@ -31,11 +31,11 @@ std::int64_t element_size(const std::string& dtype) {
 
 bool on_cpu(const ModelSummary& model) { return model.device.rfind("cuda", 0) != 0; }
 
-// "1.5 GiB", "640 MiB".
+// "1.5 GiB", "640 MiB", "12 KiB".
 std::string size_text(std::int64_t bytes) {
-  const double gib = double(bytes) / double(1LL << 30);
-  if (gib >= 1.0) return fmt::format("{:.1f} GiB", gib);
-  return fmt::format("{:.0f} MiB", double(bytes) / double(1LL << 20));
+  if (bytes >= (1LL << 30)) return fmt::format("{:.1f} GiB", double(bytes) / double(1LL << 30));
+  if (bytes >= (1LL << 20)) return fmt::format("{:.0f} MiB", double(bytes) / double(1LL << 20));
+  return fmt::format("{:.0f} KiB", double(bytes) / 1024.0);
 }
 
 // A field of /proc/meminfo in bytes, or nullopt.

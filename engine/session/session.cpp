@@ -159,7 +159,7 @@ Answer Reader::ask(const Document& document, const std::string& question, const 
   // Before reading: a document that cannot fit in this machine's memory in this mode is an
   // error that says what fits (the previous context is gone, so its memory counts as free).
   for (auto& note : check_memory_room(summary(), config.attention, answer.prompt_tokens + options.max_new_tokens,
-                                      memory_room(summary().device), answer.document))
+                                      memory_room(summary().device), document.source().filename().string()))
     answer.notes.push_back(std::move(note));
   GenerationOptions g;
   g.chunk_size = config.chunk_size;

@@ -108,6 +108,33 @@ class TestEvalCli : public QObject {
     QVERIFY(r.out.isEmpty());
   }
 
+  // With too little memory for any mode (QREAD_HOST_MEMORY below what the process holds), eval
+  // refuses before reading any case, and compare prints an error row per mode and exits 2.
+  void tooLittleMemoryIsRefusedUpFront() {
+    auto env = QProcessEnvironment::systemEnvironment();
+    env.insert("QREAD_HOST_MEMORY", "1M");
+    const auto eval = qread::test::run_cli(QStringLiteral(QREAD_CLI),
+                                           QStringList{"eval", "needle", "--model", path("model"), "--lengths", "256",
+                                                       "--depths", "0", "--modes", "qllm", "--out", path("refused")} +
+                                               kSmallMemory,
+                                           240000, env);
+    QCOMPARE(eval.exit_code, 2);
+    QVERIFY2(eval.err.contains("eval: the longest case") && eval.err.contains("qllm mode"), qPrintable(eval.err));
+    QVERIFY(!QFile::exists(path("refused") + "/results.json"));
+    const auto compare = qread::test::run_cli(QStringLiteral(QREAD_CLI),
+                                              QStringList{"compare", "--model", path("model"), "--doc", path("doc.txt"),
+                                                          "--question", "Why?", "--modes", "stream-llm,origin"} +
+                                                  kSmallMemory,
+                                              240000, env);
+    QCOMPARE(compare.exit_code, 2);
+    const auto lines = compare.out.trimmed().split('\n');
+    QCOMPARE(lines.size(), 4);  // title, header, two modes
+    QVERIFY2(lines[2].startsWith("stream-llm") && lines[2].contains("error:"), qPrintable(compare.out));
+    QVERIFY2(lines[3].startsWith("origin") && lines[3].contains("error:"), qPrintable(compare.out));
+    QVERIFY2(compare.err.contains("qread: error: origin: ") && compare.err.contains("host memory"),
+             qPrintable(compare.err));
+  }
+
   void evalNeedleWritesResultsAndHeatMaps() {
     const QString out = path("needle");
     const auto r = run(QStringList{"eval", "needle", "--model", path("model"), "--lengths", "256,512", "--depths",

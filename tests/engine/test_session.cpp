@@ -2,6 +2,7 @@
 // JSON and back, and Reader::ask on a tiny model: streamed text equals the answer, reading
 // progress, cancel while reading and while answering, a document too long for the memory refused.
 #include "qread/error.hpp"
+#include "qread/eval.hpp"
 #include "qread/memory_budget.hpp"
 #include "qread/model_maker.hpp"
 #include "qread/prompt.hpp"
@@ -197,9 +198,9 @@ class TestSession : public QObject {
   }
 
   // A document whose keys and values cannot fit in the host memory qread may use
-  // (QREAD_HOST_MEMORY) is refused before anything is read, with a max_len that fits; that
-  // max_len then reads it, with the prompt cut to it.
-  void askRefusesADocumentTooLongForTheMachine() {
+  // (QREAD_HOST_MEMORY) is refused before anything is read, with a max_len that fits; in a
+  // comparison the refused mode is an error answer and the next, with that max_len, reads it.
+  void askAndCompareRefuseADocumentTooLongForTheMachine() {
     const auto document = paged_document(60, 600);  // about 26K tokens
     qread::Reader reader(model_);
     qread::AskOptions options;
@@ -228,14 +229,24 @@ class TestSession : public QObject {
     QVERIFY2(at != std::string::npos, message.c_str());
     const auto max_len = std::stoll(message.substr(at + 8));
     QVERIFY2(max_len > 8000 && max_len <= 13000, message.c_str());
-    // That max_len reads it, the prompt cut to it (with a margin for the process's growth).
+    // Compared with that max_len: the mode without it is an error answer, and the one with it
+    // reads the document, the prompt cut to it (a margin for the process's growth meanwhile).
     qputenv("QREAD_HOST_MEMORY", QByteArray::number(qlonglong(limit + 5000 * per_token)));
-    options.config.max_len = max_len;
-    const auto answer = reader.ask(document, "What is on page 9?", options, events);
+    auto cut = options.config;
+    cut.max_len = max_len;
+    qread::eval::CompareEvents compare_events;
+    compare_events.reading = events.reading;
+    const auto answers = qread::eval::compare_modes(reader, document, "What is on page 9?", {options.config, cut},
+                                                    options.max_new_tokens, compare_events);
     qunsetenv("QREAD_HOST_MEMORY");
+    QCOMPARE(answers.size(), std::size_t(2));
+    QCOMPARE(answers[0].stop_reason, std::string("error"));
+    QVERIFY2(answers[0].error.find("max_len=") != std::string::npos, answers[0].error.c_str());
+    QCOMPARE(answers[0].mode, std::string("origin"));
+    QVERIFY2(answers[1].error.empty(), answers[1].error.c_str());
     QVERIFY(read_any);
-    QVERIFY(answer.prompt_tokens + options.max_new_tokens <= max_len);
-    QVERIFY(answer.dropped_tokens > 0);
+    QVERIFY(answers[1].prompt_tokens + options.max_new_tokens <= max_len);
+    QVERIFY(answers[1].dropped_tokens > 0);
   }
 
   void cancelStopsReadingAndAnswering() {

@@ -171,7 +171,9 @@ struct CompareEvents {
 };
 
 // Asks the question once per config, one after another, with the same Reader. Stops at a
-// cancel (the last answer then has stop_reason "cancelled").
+// cancel (the last answer then has stop_reason "cancelled"). A mode whose ask throws InputError
+// (the document does not fit in memory in that mode, say) gets an answer with stop_reason
+// "error" and the message, and the others go on.
 std::vector<Answer> compare_modes(Reader& reader, const Document& document, const std::string& question,
                                   const std::vector<RunConfig>& configs, int max_new_tokens,
                                   const CompareEvents& events = {});
