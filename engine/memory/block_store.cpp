@@ -117,6 +117,16 @@ void* current_stream() { return c10::cuda::getCurrentCUDAStream().stream(); }
 #endif
 }  // namespace
 
+std::int64_t pinned_arena_pool_bytes() {
+  std::int64_t bytes = 0;
+#ifdef QREAD_WITH_CUDA
+  auto& pool = pinned_pool();
+  std::lock_guard lock(pool.mutex);
+  for (const auto& region : pool.regions) bytes += region.second;
+#endif
+  return bytes;
+}
+
 void release_pinned_arenas() {
 #ifdef QREAD_WITH_CUDA
   std::vector<std::pair<void*, std::int64_t>> regions;

@@ -26,6 +26,8 @@ struct MemoryCounters {
 // Stores on CUDA keep the page-locked host memory of their cleared arenas for later stores (a
 // question after the first needs no new page-locking); this frees it (waiting for the device).
 void release_pinned_arenas();
+// Bytes of page-locked host memory kept that way for later stores (0 without CUDA).
+std::int64_t pinned_arena_pool_bytes();
 
 class BlockStore {
  public:

@@ -1,5 +1,7 @@
 #include "qread/memory_budget.hpp"
 
+#include "memory/block_store.hpp"
+
 #include "qread/error.hpp"
 #include "qread/runtime.hpp"
 
@@ -133,7 +135,9 @@ ContextBytes context_memory_floor(const ModelSummary& model, const AttentionConf
 MemoryRoom memory_room(const std::string& device) {
   MemoryRoom room;
   const auto usage = memory_usage();
-  room.host_used = usage.host_rss_bytes;
+  // Page-locked memory that cleared block stores keep for the next ones is in the resident set
+  // but ready for the next document.
+  room.host_used = std::max<std::int64_t>(usage.host_rss_bytes - memory::pinned_arena_pool_bytes(), 0);
   room.host_available = meminfo("MemAvailable").value_or(0);
   if (const auto set = host_memory_override()) {
     room.host_total = *set;

@@ -155,12 +155,17 @@ Answer Reader::ask(const Document& document, const std::string& question, const 
     answer.notes.push_back(no_question);
   }
 
-  model_->configure_memory(config.attention, prompt.question);
   // Before reading: a document that cannot fit in this machine's memory in this mode is an
-  // error that says what fits (the previous context is gone, so its memory counts as free).
+  // error that says what fits. The previous document's context is given back first, so the
+  // memory it holds counts as free.
+  auto room = memory_room(summary().device);
+  const auto previous = model_->context_bytes();
+  room.host_used = std::max<std::int64_t>(room.host_used - previous.host, 0);
+  room.device_used = std::max<std::int64_t>(room.device_used - previous.device, 0);
   for (auto& note : check_memory_room(summary(), config.attention, answer.prompt_tokens + options.max_new_tokens,
-                                      memory_room(summary().device), document.source().filename().string()))
+                                      room, document.source().filename().string()))
     answer.notes.push_back(std::move(note));
+  model_->configure_memory(config.attention, prompt.question);
   GenerationOptions g;
   g.chunk_size = config.chunk_size;
   g.max_new_tokens = options.max_new_tokens;

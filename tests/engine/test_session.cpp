@@ -247,6 +247,20 @@ class TestSession : public QObject {
     QVERIFY(read_any);
     QVERIFY(answers[1].prompt_tokens + options.max_new_tokens <= max_len);
     QVERIFY(answers[1].dropped_tokens > 0);
+    // Asked again: the context just read (full attention holds up to twice the floor) is given
+    // back first, so room for 1.5 floors beside the rest of the process is enough.
+    const auto floor = qread::context_memory_floor(reader.summary(), cut.attention, max_len).host;
+    const auto held = qread::memory_room("cpu").host_used;
+    qputenv("QREAD_HOST_MEMORY", QByteArray::number(qlonglong(held + floor / 2)));
+    options.config = cut;
+    std::string again;
+    try {
+      again = reader.ask(document, "What is on page 9?", options).stop_reason;
+    } catch (const qread::InputError& e) {
+      again = e.what();
+    }
+    qunsetenv("QREAD_HOST_MEMORY");
+    QVERIFY2(again == "eos" || again == "max_new_tokens", again.c_str());
   }
 
   void cancelStopsReadingAndAnswering() {

@@ -24,7 +24,8 @@ struct MemoryRoom {
   // Host RAM qread may use in all: QREAD_HOST_MEMORY (bytes, or with a K, M, G or T suffix) when
   // set, else MemTotal, or the memory limit of qread's control group where that is lower.
   std::int64_t host_total = 0;
-  std::int64_t host_used = 0;       // by qread now (its resident set)
+  std::int64_t host_used = 0;       // by qread now (its resident set, less the page-locked memory
+                                    // kept for the next block stores)
   std::int64_t host_available = 0;  // MemAvailable now (what the system can give without swapping)
   std::int64_t device_total = 0;    // the model's GPU (0 for the CPU)
   std::int64_t device_used = 0;     // LibTorch's allocations on it now
