@@ -282,7 +282,7 @@ at::Tensor BlockMemory::attend_execution_block(const at::Tensor& q, const at::Te
   const std::int64_t global_keys = rest_offset + rest_taken;
   auto global_kv = [&] {
     PhaseScope global_scope("blocks: global keys");
-    store_.ready();
+    store_.retrieval_ready();
     // Init tokens are copied once they change (they only grow, in the first execution blocks).
     if (global_init_ != init_rows) {
       copy_rows(global_k_.narrow(2, front, init_rows), init_k_);

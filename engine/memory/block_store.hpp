@@ -61,6 +61,11 @@ class BlockStore {
   std::pair<at::Tensor, at::Tensor> retrieve(const std::vector<std::int64_t>& ids);
   // The current stream waits for the store's work queued so far (nothing on the CPU).
   void ready() const;
+  // The current stream waits for the last retrieval (its policy and copies into the cache and the
+  // destination), not for the copies to host memory queued after it: enough to read what it
+  // returned. (Those copies read rows that stay put; the next retrieval follows them on the copy
+  // stream.)
+  void retrieval_ready() const;
   // Starts making the first host arena for blocks of `block` tokens shaped as `like` ([1, Hkv,
   // tokens, D]) on a helper thread, if none is made or under way: a memory calls it when its
   // window is about to fill, so that the first blocks leaving it do not wait for their arena.
