@@ -4,7 +4,7 @@
 // allow, or (QREAD_GATHER_SMS) on a few thread blocks that each hold an SM. Representative keys:
 // one warp per (memory block, query head) picks the top r scores by repeated arg-max, then
 // averages. Block selection: a warp per block scores it (16-byte loads against the effective query
-// in shared memory), then one warp picks the top k the same way, the scores in shared memory.
+// in shared memory), then one thread block picks the top k in rounds, the scores in shared memory.
 // Copies to host memory are kernels writing through the memory's device address. The kernels
 // themselves are in block_cache.cuh.
 #include "qread/kernels/block_cache.hpp"
