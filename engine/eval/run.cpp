@@ -136,15 +136,7 @@ std::vector<Answer> compare_modes(Reader& reader, const Document& document, cons
     } catch (const InputError& e) {
       // This mode cannot read the document (it does not fit in memory, say): an error answer,
       // and the other modes go on, their answers kept.
-      Answer refused;
-      refused.question = question;
-      refused.mode = mode_name(options.config.attention.mode);
-      refused.config_yaml = to_yaml(options.config);
-      refused.model = reader.model_path().string();
-      refused.document = document.source().string();
-      refused.document_pages = int(document.pages().size());
-      refused.device = reader.summary().device;
-      refused.dtype = reader.summary().dtype;
+      Answer refused = reader.answer_for(document, question, options);
       refused.stop_reason = "error";
       refused.error = e.what();
       answers.push_back(std::move(refused));

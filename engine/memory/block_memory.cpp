@@ -133,11 +133,10 @@ void BlockMemory::reset() {
   pending_.clear();
 }
 
-HeldBytes BlockMemory::held_bytes() const {
-  HeldBytes held = store_.held_bytes();
-  for (const auto* rows : {&rest_k_, &rest_v_, &rest_score_}) held.add(rows->buffer);
-  for (const auto* t : {&init_k_, &init_v_, &global_k_, &global_v_, &repr_, &question_, &local_mask_}) held.add(*t);
-  return held;
+ContextBytes BlockMemory::held_bytes() const {
+  return storage_bytes({&rest_k_.buffer, &rest_v_.buffer, &rest_score_.buffer, &init_k_, &init_v_, &global_k_,
+                        &global_v_, &repr_, &question_, &local_mask_},
+                       store_.held_bytes());
 }
 
 at::Tensor BlockMemory::representative_keys() const {

@@ -69,7 +69,7 @@ class BlockMemory : public ContextMemory {
   void reset() override;
   std::int64_t length() const override { return length_; }
   bool keeps_input_views() const override { return false; }  // the chunk is concatenated (copied)
-  HeldBytes held_bytes() const override;
+  ContextBytes held_bytes() const override;
 
   const BlockStore& store() const { return store_; }
   // Reads the block ids back from the device (waits for it).

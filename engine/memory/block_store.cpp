@@ -415,12 +415,10 @@ MemoryCounters BlockStore::counters() const {
   return out;
 }
 
-HeldBytes BlockStore::held_bytes() const {
-  HeldBytes held;
+ContextBytes BlockStore::held_bytes() const {
+  auto held = storage_bytes({&cache_k_, &cache_v_});
   for (const auto* arenas : {&arenas_k_, &arenas_v_})
-    for (const auto& arena : *arenas) held.add(arena);
-  held.add(cache_k_);
-  held.add(cache_v_);
+    for (const auto& arena : *arenas) held = storage_bytes({&arena}, held);
   return held;
 }
 

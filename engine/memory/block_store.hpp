@@ -89,7 +89,7 @@ class BlockStore {
   // Waits for the device.
   MemoryCounters counters() const;
   // The blocks' host arenas and the device cache.
-  HeldBytes held_bytes() const;
+  ContextBytes held_bytes() const;
   void clear();
 
  private:

@@ -3,20 +3,22 @@
 // Quest) is one class implementing this interface; the transformer only calls attend().
 #pragma once
 
+#include "qread/language_model.hpp"
+
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <initializer_list>
 
 namespace qread::memory {
 
-// Bytes of the tensors a memory holds, by where they live: host RAM, or the model's device.
-struct HeldBytes {
-  std::int64_t host = 0, device = 0;
-  // The whole storage of `t` (add a buffer once, not each view of it); nothing when undefined.
-  void add(const at::Tensor& t) {
-    if (t.defined()) (t.is_cpu() ? host : device) += std::int64_t(t.storage().nbytes());
-  }
-};
+// `bytes` plus the whole storages of `tensors` (name a buffer once, not each view of it), by where
+// they live: host RAM, or the model's device. Undefined tensors count nothing.
+inline ContextBytes storage_bytes(std::initializer_list<const at::Tensor*> tensors, ContextBytes bytes = {}) {
+  for (const auto* t : tensors)
+    if (t->defined()) (t->is_cpu() ? bytes.host : bytes.device) += std::int64_t(t->storage().nbytes());
+  return bytes;
+}
 
 class ContextMemory {
  public:
@@ -35,7 +37,7 @@ class ContextMemory {
   virtual std::int64_t length() const = 0;
 
   // What it holds now: the keys and values it keeps and the buffers it works in.
-  virtual HeldBytes held_bytes() const = 0;
+  virtual ContextBytes held_bytes() const = 0;
 
   // Whether attend() may keep views of q, k or v after it returns (rather than copies): a
   // caller that overwrites its buffers in place (the transformer's per-layer decode graphs)

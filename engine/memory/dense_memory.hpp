@@ -29,12 +29,7 @@ class DenseMemory final : public ContextMemory {
   // Grows the cache to hold `capacity` tokens (not below length()); false while it is empty
   // (the head shapes are not known yet).
   bool reserve(std::int64_t capacity);
-  HeldBytes held_bytes() const override {
-    HeldBytes held;
-    held.add(keys_);
-    held.add(values_);
-    return held;
-  }
+  ContextBytes held_bytes() const override { return storage_bytes({&keys_, &values_}); }
   std::int64_t capacity() const { return keys_.defined() ? keys_.size(2) : 0; }
   // Identifies the cache's storage: a captured step is valid while this is unchanged.
   const void* storage() const { return keys_.defined() ? keys_.data_ptr() : nullptr; }

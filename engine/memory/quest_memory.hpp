@@ -18,11 +18,7 @@ class QuestMemory final : public ContextMemory {
   at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) override;
   void reset() override;
   std::int64_t length() const override { return length_; }
-  HeldBytes held_bytes() const override {
-    HeldBytes held;
-    for (const auto* t : {&keys_, &values_, &page_min_, &page_max_}) held.add(*t);
-    return held;
-  }
+  ContextBytes held_bytes() const override { return storage_bytes({&keys_, &values_, &page_min_, &page_max_}); }
 
   // Upper bounds of q.k per page, [Hq, pages] (float32), for rotated queries q [1, Hq, 1, D]
   // against the pages of the cache. Exposed for tests.

@@ -16,12 +16,7 @@ class SinkWindowMemory : public ContextMemory {
   at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) override;
   void reset() override;
   std::int64_t length() const override { return length_; }
-  HeldBytes held_bytes() const override {
-    HeldBytes held;
-    held.add(keys_);
-    held.add(values_);
-    return held;
-  }
+  ContextBytes held_bytes() const override { return storage_bytes({&keys_, &values_}); }
 
  protected:
   SinkWindowMemory(const model::Rope& rope, std::int64_t n_init, std::int64_t n_local)

@@ -21,6 +21,7 @@
 #include <limits>
 #include <optional>
 #include <sstream>
+#include <string_view>
 
 namespace qread {
 namespace {
@@ -82,24 +83,23 @@ std::optional<std::int64_t> cgroup_limit() {
   return lowest;
 }
 
-// QREAD_HOST_MEMORY: "24G", "512M", "1073741824".
+// QREAD_HOST_MEMORY: "24G", "512M", "1.5GiB", "1073741824".
 std::optional<std::int64_t> host_memory_override() {
   const char* text = std::getenv("QREAD_HOST_MEMORY");
   if (!text || !*text) return std::nullopt;
-  const std::string s(text);
   char* end = nullptr;
-  const double value = std::strtod(s.c_str(), &end);
+  const double value = std::strtod(text, &end);
   std::string suffix(end);
-  if (!suffix.empty() && (suffix.back() == 'B' || suffix.back() == 'b')) suffix.pop_back();
-  if (!suffix.empty() && (suffix.back() == 'i')) suffix.pop_back();
-  const std::string units = "KMGT";
-  double scale = 1;
-  if (suffix.size() == 1 && units.find(char(std::toupper(static_cast<unsigned char>(suffix[0])))) != std::string::npos)
-    scale = double(1LL << (10 * (units.find(char(std::toupper(static_cast<unsigned char>(suffix[0])))) + 1)));
-  else if (!suffix.empty())
-    scale = 0;
-  if (end == s.c_str() || scale == 0 || !(value > 0) || value * scale > 9e18)
-    throw InputError(fmt::format("QREAD_HOST_MEMORY='{}' is not a size (bytes, or a number with K, M, G or T)", s));
+  for (const std::string_view unit : {"iB", "B"})  // "GiB", "GB", "B"
+    if (suffix.ends_with(unit)) {
+      suffix.resize(suffix.size() - unit.size());
+      break;
+    }
+  const auto unit = suffix.size() == 1 ? std::string_view("KMGT").find(char(std::toupper(static_cast<unsigned char>(suffix[0]))))
+                                       : std::string_view::npos;
+  const double scale = suffix.empty() ? 1.0 : unit != std::string_view::npos ? double(1LL << (10 * (unit + 1))) : 0.0;
+  if (end == text || !(value > 0) || scale == 0 || value * scale > 9e18)
+    throw InputError(fmt::format("QREAD_HOST_MEMORY='{}' is not a size (bytes, or a number with K, M, G or T)", text));
   return std::int64_t(value * scale);
 }
 

@@ -118,22 +118,27 @@ model::ChatTemplate Reader::chat_template(const std::string& conv_type) const {
   return model::ChatTemplate::by_name(conv_type.empty() ? default_conv_type_ : conv_type);
 }
 
+Answer Reader::answer_for(const Document& document, const std::string& question, const AskOptions& options) const {
+  Answer answer;
+  answer.question = question;
+  answer.mode = mode_name(options.config.attention.mode);
+  answer.config_yaml = to_yaml(options.config);
+  answer.model = model_path_.string();
+  answer.document = document.source().string();
+  answer.document_pages = int(document.pages().size());
+  answer.device = summary().device;
+  answer.dtype = summary().dtype;
+  answer.notes = options.config.notes;
+  return answer;
+}
+
 Answer Reader::ask(const Document& document, const std::string& question, const AskOptions& options,
                    const AskEvents& events) {
   const RunConfig& config = options.config;
   validate(config, config.source.empty() ? "the run config" : config.source.string());
   if (options.max_new_tokens < 0)
     throw InputError(fmt::format("max_new_tokens must be >= 0, got {}", options.max_new_tokens));
-  Answer answer;
-  answer.question = question;
-  answer.mode = mode_name(config.attention.mode);
-  answer.config_yaml = to_yaml(config);
-  answer.model = model_path_.string();
-  answer.document = document.source().string();
-  answer.document_pages = int(document.pages().size());
-  answer.device = summary().device;
-  answer.dtype = summary().dtype;
-  answer.notes = config.notes;
+  Answer answer = answer_for(document, question, options);
 
   auto start = Clock::now();
   const auto chat = chat_template(config.conv_type);

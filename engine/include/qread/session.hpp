@@ -132,6 +132,9 @@ class Reader {
   // stop_reason "cancelled". Throws InputError for a bad question or config (nothing is read).
   Answer ask(const Document& document, const std::string& question, const AskOptions& options,
              const AskEvents& events = {});
+  // What is known of an answer before reading: the question, mode, config (and its notes), model,
+  // document and device. ask() starts from it; a caller reporting a refused ask adds the error.
+  Answer answer_for(const Document& document, const std::string& question, const AskOptions& options) const;
 
  private:
   std::filesystem::path model_path_;
