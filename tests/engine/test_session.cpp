@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <atomic>
 #include <map>
+#include <memory>
 #include <random>
 
 namespace {
@@ -211,6 +212,9 @@ class TestSession : public QObject {
     // which moves by a megabyte or two meanwhile.
     const auto limit = qread::memory_room("cpu").host_used + 13000 * per_token;
     qputenv("QREAD_HOST_MEMORY", QByteArray::number(qlonglong(limit)));
+    // Unset however the test ends: a failed check here must not refuse the next tests' reads.
+    const std::unique_ptr<void, void (*)(void*)> unset(reinterpret_cast<void*>(1),
+                                                       [](void*) { qunsetenv("QREAD_HOST_MEMORY"); });
     qread::AskEvents events;
     bool read_any = false;
     events.reading = [&](std::int64_t, std::int64_t) { read_any = true; };
@@ -228,7 +232,8 @@ class TestSession : public QObject {
     const auto at = message.find("max_len=");
     QVERIFY2(at != std::string::npos, message.c_str());
     const auto max_len = std::stoll(message.substr(at + 8));
-    QVERIFY2(max_len > 8000 && max_len <= 13000, message.c_str());
+    // About 13K; the process's resident set moves by a megabyte or so either way meanwhile.
+    QVERIFY2(max_len > 8000 && max_len < 15000, message.c_str());
     // Compared with that max_len: the mode without it is an error answer, and the one with it
     // reads the document, the prompt cut to it (a margin for the process's growth meanwhile).
     qputenv("QREAD_HOST_MEMORY", QByteArray::number(qlonglong(limit + 5000 * per_token)));
