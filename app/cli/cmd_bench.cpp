@@ -130,7 +130,9 @@ qread::cli::Runner setup_bench(CLI::App& app) {
                                     {"gpu_peak_bytes", memory.gpu_peak_bytes},
                                     {"host_peak_bytes", memory.host_peak_bytes},
                                     {"cache_hits", report.cache_hits}, {"cache_misses", report.cache_misses},
-                                    {"bytes_to_device", report.bytes_to_device}}.dump()
+                                    {"bytes_to_device", report.bytes_to_device},
+                                    {"blocks_staged", report.blocks_staged},
+                                    {"misses_staged", report.misses_staged}}.dump()
                   << std::endl;
       } else {
         const std::string hits = lookups ? fmt::format("{:.1f}%", 100.0 * double(report.cache_hits) / double(lookups)) : "-";

@@ -200,7 +200,8 @@ at::Tensor BlockMemory::attend(const at::Tensor& q, const at::Tensor& k, const a
     retrievals_.push_back({length_ + st, {}});
     const auto local_score = attend_execution_block(
         q.narrow(2, st, ed - st), local_k.narrow(2, kv_st, kv_ed - kv_st), local_v.narrow(2, kv_st, kv_ed - kv_st),
-        global_q.narrow(2, st, ed - st), mean_queries[st / exc], result.narrow(2, st, ed - st));
+        global_q.narrow(2, st, ed - st), mean_queries[st / exc],
+        ed < t ? mean_queries[st / exc + 1] : at::Tensor(), result.narrow(2, st, ed - st));
     PhaseScope absorb_scope("blocks: absorb");
     absorb(ed - st, local_score, global_q);
   }
@@ -212,6 +213,7 @@ at::Tensor BlockMemory::attend(const at::Tensor& q, const at::Tensor& k, const a
   if (t > 1) {
     global_k_ = global_v_ = at::Tensor();
     global_init_ = 0;
+    store_.drop_stage();
   }
   const std::int64_t kept = rest_k_.length - rest_begin_;
   for (auto* rows : {&rest_k_, &rest_v_, &rest_score_}) rows->keep(rest_begin_, kept);
@@ -238,7 +240,8 @@ const std::vector<Retrieval>& BlockMemory::retrievals() {
 
 at::Tensor BlockMemory::attend_execution_block(const at::Tensor& q, const at::Tensor& local_k,
                                               const at::Tensor& local_v, const at::Tensor& global_q,
-                                              const at::Tensor& mean_query, const at::Tensor& into) {
+                                              const at::Tensor& mean_query, const at::Tensor& next_mean_query,
+                                              const at::Tensor& into) {
   const std::int64_t len_q = q.size(2), len_k = local_k.size(2), n_local = config_.n_local;
   // The blocks to retrieve first: on CUDA their copies then run on the store's copy stream while
   // this stream does the local window's work.
@@ -269,6 +272,19 @@ at::Tensor BlockMemory::attend_execution_block(const at::Tensor& q, const at::Te
   }
   store_.retrieve(ids, {global_k_.narrow(2, front - block_rows, block_rows),
                         global_v_.narrow(2, front - block_rows, block_rows)});
+  // The next execution block's blocks, copied ahead on the copy stream beside this one's work (on
+  // the H100 a retrieval's copies from host memory took 112 us that this stream waited for):
+  // its choice among the blocks held now, by the same scores. Blocks that this execution block
+  // adds may take some of its places; the store reads those from the device anyway.
+  if (next_mean_query.defined() && store_.size() > 0) {
+    scope.emplace("blocks: stage next");
+    const auto question = query_aware_ ? question_ : at::Tensor();
+    const auto repr = representative_keys();
+    store_.stage(
+        config_.topk,
+        [&] { return select_blocks(repr, next_mean_query, question, config_.question_weight, config_.topk); },
+        {repr, next_mean_query, question});
+  }
 
   // Stage 1: the local window, rotated by relative position inside it. Execution blocks after
   // the first ones share one shape: its mask is made once per layer.

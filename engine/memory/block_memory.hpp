@@ -91,9 +91,11 @@ class BlockMemory : public ContextMemory {
  private:
   // Writes one execution block's output into `into` ([1, Hq, len_q, D]) and returns the local
   // attention its window keys received (undefined where it added that to their running scores
-  // itself); mean_query: the execution block's row of execution_block_means.
+  // itself); mean_query: the execution block's row of execution_block_means; next_mean_query:
+  // the next one's in this chunk (undefined for the last).
   at::Tensor attend_execution_block(const at::Tensor& q, const at::Tensor& local_k, const at::Tensor& local_v,
-                                    const at::Tensor& global_q, const at::Tensor& mean_query, const at::Tensor& into);
+                                    const at::Tensor& global_q, const at::Tensor& mean_query,
+                                    const at::Tensor& next_mean_query, const at::Tensor& into);
   // The same by flash attention (CUDA), when it applies (then true, the window sums added). global_kv
   // makes the global stage's `keys` keys and values (waiting for the retrieval); it is called
   // only once the local window's work is queued.

@@ -213,6 +213,14 @@ int default_gather_sms() {
   }();
   return n;
 }
+// QREAD_STAGE=off: no store copies blocks ahead (set_staging).
+bool default_staging() {
+  static const bool on = [] {
+    const char* v = std::getenv("QREAD_STAGE");
+    return !(v && std::string_view(v) == "off");
+  }();
+  return on;
+}
 }  // namespace
 
 BlockStore::BlockStore(std::int64_t capacity, CacheStrategy strategy, std::optional<double> score_decay,
@@ -222,7 +230,8 @@ BlockStore::BlockStore(std::int64_t capacity, CacheStrategy strategy, std::optio
       score_decay_(score_decay.value_or(1.0)),
       device_(device),
       on_device_(!device.is_cpu()),
-      gather_sms_(default_gather_sms()) {
+      gather_sms_(default_gather_sms()),
+      staging_(default_staging()) {
 #ifdef QREAD_WITH_CUDA
   if (on_device_) streams_ = std::make_unique<Streams>(device.index());
 #endif
@@ -254,7 +263,7 @@ void BlockStore::clear() {
   starts_.clear();
   arenas_k_.clear();
   arenas_v_.clear();
-  cache_k_ = cache_v_ = at::Tensor();
+  cache_k_ = cache_v_ = stage_k_ = stage_v_ = stage_block_ = at::Tensor();
   arena_k_address_ = arena_v_address_ = 0;
   policy_ = std::make_unique<Policy>();
   auto longs = at::TensorOptions().dtype(at::kLong).device(device_);
@@ -409,14 +418,17 @@ MemoryCounters BlockStore::counters() const {
   MemoryCounters out;
   out.cache_hits = c[kernels::kHits].item<std::int64_t>();
   out.cache_misses = c[kernels::kMisses].item<std::int64_t>();
-  // Keys and values of each block that missed; an arena holds kArenaBlocks blocks' keys.
+  out.blocks_staged = c[kernels::kStaged].item<std::int64_t>();
+  out.misses_staged = c[kernels::kStagedUsed].item<std::int64_t>();
+  // Keys and values of each block copied over: the misses not read from staged rows, and the
+  // staged blocks, used or not. An arena holds kArenaBlocks blocks' keys.
   const std::int64_t block_bytes = arenas_k_.empty() ? 0 : std::int64_t(arenas_k_.front().nbytes()) / kArenaBlocks;
-  out.bytes_to_device = on_device_ ? 2 * out.cache_misses * block_bytes : 0;
+  out.bytes_to_device = on_device_ ? 2 * (out.cache_misses - out.misses_staged + out.blocks_staged) * block_bytes : 0;
   return out;
 }
 
 ContextBytes BlockStore::held_bytes() const {
-  auto held = storage_bytes({&cache_k_, &cache_v_});
+  auto held = storage_bytes({&cache_k_, &cache_v_, &stage_k_, &stage_v_});
   for (const auto* arenas : {&arenas_k_, &arenas_v_})
     for (const auto& arena : *arenas) held = storage_bytes({&arena}, held);
   return held;
@@ -477,6 +489,11 @@ std::pair<at::Tensor, at::Tensor> BlockStore::retrieve(const at::Tensor& ids,
     pending = {pending_.first, pending_.k.size(1) / block, pending_.k.data_ptr(), pending_.v.data_ptr(),
                pending_.k.stride(0) * element};
   }
+  // Blocks staged since the last retrieval, or before (a block's rows never change).
+  kernels::StagedBlocks staged;
+  if (stage_block_.defined())
+    staged = {stage_block_.data_ptr<std::int64_t>(), stage_block_.size(0),
+              static_cast<const char*>(stage_k_.data_ptr()), static_cast<const char*>(stage_v_.data_ptr())};
   at::Tensor out_k, out_v;
   if (given) {
     out_k = into.first.narrow(2, 0, n * block);
@@ -502,7 +519,8 @@ std::pair<at::Tensor, at::Tensor> BlockStore::retrieve(const at::Tensor& ids,
                                        slot.data_ptr<std::int64_t>(), missed.data_ptr<std::uint8_t>(),
                                        policy_->host_k.data_ptr<std::int64_t>(),
                                        policy_->host_v.data_ptr<std::int64_t>(),
-                                       arena.stride(0) * element, pending, cache_k_.data_ptr(), cache_v_.data_ptr(),
+                                       arena.stride(0) * element, pending, staged, cache_k_.data_ptr(),
+                                       cache_v_.data_ptr(),
                                        out_k.data_ptr(), out_v.data_ptr(), kv_heads, block * dim * element,
                                        out_k.stride(1) * element, gather_sms_, streams_->copy.stream());
     cudaEventRecord(streams_->retrieved, streams_->copy.stream());
@@ -516,6 +534,49 @@ std::pair<at::Tensor, at::Tensor> BlockStore::retrieve(const at::Tensor& ids,
   throw Error("block store: a CUDA device without a CUDA build");
 #endif
 }
+
+void BlockStore::stage(std::int64_t most, const std::function<at::Tensor()>& choose,
+                       const std::vector<at::Tensor>& reads) {
+  if (!on_device_ || !staging_ || arenas_k_.empty() || most <= 0) return;
+#ifdef QREAD_WITH_CUDA
+  PhaseScope scope("store: stage");
+  const at::Tensor& arena = arenas_k_.front();  // [Hkv, kArenaBlocks * block, D], as all arenas
+  const std::int64_t kv_heads = arena.size(0), block = arena.size(1) / kArenaBlocks, dim = arena.size(2);
+  const auto element = std::int64_t(arena.element_size());
+  if (!stage_block_.defined() || stage_block_.size(0) < most) {
+    // Made on the current stream before the copy stream is told to wait for it (its memory then
+    // goes back to the current stream when dropped, for the next layer's rows).
+    stage_block_ = at::full({most}, -1, at::TensorOptions().dtype(at::kLong).device(device_));
+    auto options = arena.options().device(device_).pinned_memory(false);
+    stage_k_ = at::empty({most, kv_heads, block, dim}, options);
+    stage_v_ = at::empty_like(stage_k_);
+    for (const auto* t : {&stage_block_, &stage_k_, &stage_v_}) streams_->uses(*t);
+  }
+  after_current_stream();
+  // The staged blocks are read from host memory: copies there still held back go first.
+  flush_pending();
+  for (const auto& t : reads)
+    if (t.defined()) streams_->uses(t);
+  c10::cuda::CUDAStreamGuard on_copy_stream(streams_->copy);
+  const auto ids = choose();
+  const std::int64_t n = ids.defined() ? ids.numel() : 0;
+  if (n == 0) return;
+  if (n > most) throw Error("block store: " + std::to_string(n) + " blocks to stage, more than the " +
+                            std::to_string(most) + " announced");
+  const auto id = ids.to(at::kLong).contiguous();
+  const kernels::StageArgs args{id.data_ptr<std::int64_t>(), n, policy_->block_slot.data_ptr<std::int64_t>(),
+                                policy_->host_k.data_ptr<std::int64_t>(), policy_->host_v.data_ptr<std::int64_t>(),
+                                arena.stride(0) * element, stage_block_.data_ptr<std::int64_t>(),
+                                static_cast<char*>(stage_k_.data_ptr()), static_cast<char*>(stage_v_.data_ptr()),
+                                kv_heads, block * dim * element};
+  kernels::block_cache_stage_cuda(args, policy_->counters.data_ptr<std::int64_t>(), streams_->copy.stream());
+#else
+  (void)choose;
+  (void)reads;
+#endif
+}
+
+void BlockStore::drop_stage() { stage_k_ = stage_v_ = stage_block_ = at::Tensor(); }
 
 void BlockStore::add_scores(const std::vector<std::int64_t>& ids, const std::vector<double>& attention) {
   add_scores(at::tensor(ids, at::kLong).to(device_), at::tensor(attention, at::kDouble).to(device_, at::kFloat));

@@ -12,6 +12,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -21,6 +22,8 @@ namespace qread::memory {
 
 struct MemoryCounters {
   std::int64_t cache_hits = 0, cache_misses = 0, bytes_to_device = 0;
+  // Blocks copied ahead (stage), and the misses that then read them there.
+  std::int64_t blocks_staged = 0, misses_staged = 0;
 };
 
 // Stores on CUDA keep the page-locked host memory of their cleared arenas for later stores (a
@@ -70,6 +73,20 @@ class BlockStore {
   // tokens, D]) on a helper thread, if none is made or under way: a memory calls it when its
   // window is about to fill, so that the first blocks leaving it do not wait for their arena.
   void prepare(const at::Tensor& like, std::int64_t block);
+
+  // CUDA: copies ahead the blocks that the next retrieval may ask for, so that it reads them from
+  // device memory. `choose` runs on the copy stream (after the current stream's work so far) and
+  // returns at most `most` block ids (int64, distinct, on the device; the top-k that the next
+  // retrieval's choice will take among the blocks held now); those not in the cache are copied from host memory into
+  // staging rows behind the copies already queued, beside the current stream's next work. The
+  // next retrieval reads a missing block from there when it was staged, else from host memory: the
+  // guess never changes what a retrieval returns or how the cache evicts. `reads`: the tensors
+  // that `choose` reads (kept for the copy stream). No-op on the CPU and while staging is off.
+  void stage(std::int64_t most, const std::function<at::Tensor()>& choose, const std::vector<at::Tensor>& reads);
+  // Frees the staging rows (a layer's chunk is done: every layer's would add to the peak).
+  void drop_stage();
+  // On by default; QREAD_STAGE=off turns it off for every store (to measure).
+  void set_staging(bool on) { staging_ = on; }
 
   // lru-s only: `attention[i]` (float [n], beside `ids`) is what block ids[i] received in the
   // step that retrieved them.
@@ -134,6 +151,9 @@ class BlockStore {
   at::Device device_;
   bool on_device_;  // blocks are copied to a separate device cache (CUDA), not used in place
   int gather_sms_;
+  bool staging_;
+  // CUDA: staging rows [topk, Hkv, block_size, D] and the block each holds (int64, -1: none).
+  at::Tensor stage_k_, stage_v_, stage_block_;
   std::vector<std::int64_t> starts_;
   at::Tensor cache_k_, cache_v_;  // [capacity, Hkv, block_size, D] on the device
   // Host arenas, [Hkv, kArenaBlocks * block_size, D] each, filled in order: block b is block

@@ -166,6 +166,8 @@ class TorchLanguageModel final : public LanguageModel {
       report.cache_hits += c.cache_hits;
       report.cache_misses += c.cache_misses;
       report.bytes_to_device += c.bytes_to_device;
+      report.blocks_staged += c.blocks_staged;
+      report.misses_staged += c.misses_staged;
       for (const auto& r : blocks->retrievals()) {
         BlockRetrieval out{layer, r.query_start, {}};
         for (auto id : r.blocks) out.block_starts.push_back(blocks->store().start_of(id));

@@ -140,7 +140,8 @@ void select_blocks_cuda(const void* repr, std::int64_t n, std::int64_t heads, st
 void block_cache_retrieve_cuda(BlockCacheState state, const std::int64_t* ids, std::int64_t n, bool lru,
                                std::int64_t* slot, std::uint8_t* missed, const std::int64_t* host_k,
                                const std::int64_t* host_v, std::int64_t host_head_bytes, PendingBlocks pending,
-                               void* cache_k, void* cache_v, void* out_k, void* out_v, std::int64_t heads,
+                               StagedBlocks staged, void* cache_k, void* cache_v, void* out_k, void* out_v,
+                               std::int64_t heads,
                                std::int64_t row_bytes, std::int64_t out_head_bytes, int gather_sms, void* stream) {
   if (n <= 0) return;
   if (n > 65535 || heads > 65535) throw std::runtime_error("block_cache_retrieve_cuda: too many blocks or heads");
@@ -152,12 +153,21 @@ void block_cache_retrieve_cuda(BlockCacheState state, const std::int64_t* ids, s
   check_launch("block_cache_retrieve_cuda: policy");
   const GatherArgs args{ids, n, slot, missed, host_k, host_v, host_head_bytes, pending,
                         static_cast<char*>(cache_k), static_cast<char*>(cache_v), static_cast<char*>(out_k),
-                        static_cast<char*>(out_v), heads, row_bytes, out_head_bytes};
+                        static_cast<char*>(out_v), heads, row_bytes, out_head_bytes, staged,
+                        state.counters + kStagedUsed};
   if (gather_sms > 0)
     gather_kernel<<<static_cast<unsigned>(gather_sms), kFewThreads, holding_bytes(), s>>>(args);
   else
     gather_kernel<<<static_cast<unsigned>(n * heads * 2), 256, 0, s>>>(args);
   check_launch("block_cache_retrieve_cuda: copy");
+}
+
+void block_cache_stage_cuda(const StageArgs& args, std::int64_t* counters, void* stream) {
+  if (args.n <= 0) return;
+  if (args.n > 65535 || args.heads > 65535) throw std::runtime_error("block_cache_stage_cuda: too many blocks or heads");
+  stage_kernel<<<static_cast<unsigned>(args.n * args.heads * 2), 256, 0, static_cast<cudaStream_t>(stream)>>>(
+      args, counters);
+  check_launch("block_cache_stage_cuda");
 }
 
 void block_cache_add_scores_cuda(BlockCacheState state, const std::int64_t* ids, std::int64_t n,

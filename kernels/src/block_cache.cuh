@@ -138,11 +138,11 @@ __device__ void copy_run(const char* __restrict__ src, char* __restrict__ dst, c
   }
 }
 
-__device__ void copy_row(const GatherArgs& a, const RowCopy& r) {
-  if (a.row_bytes % 16 == 0 && aligned(r.src) && aligned(r.dst) && (!r.also || aligned(r.also)))
-    copy_run<uint4>(r.src, r.dst, r.also, a.row_bytes);
+__device__ void copy_row(std::int64_t row_bytes, const RowCopy& r) {
+  if (row_bytes % 16 == 0 && aligned(r.src) && aligned(r.dst) && (!r.also || aligned(r.also)))
+    copy_run<uint4>(r.src, r.dst, r.also, row_bytes);
   else
-    copy_run<char>(r.src, r.dst, r.also, a.row_bytes);
+    copy_run<char>(r.src, r.dst, r.also, row_bytes);
 }
 
 // The rows taken in turn by the grid's thread blocks: a block per row (the default), or a few
@@ -154,7 +154,23 @@ __global__ void __launch_bounds__(kFewThreads) gather_kernel(GatherArgs a) {
   const std::int64_t items = a.n * a.heads * 2;
   for (std::int64_t item = blockIdx.x; item < items; item += gridDim.x) {
     const std::int64_t i = item / (2 * a.heads), rest = item - i * 2 * a.heads;
-    copy_row(a, gather_row(a, i, rest / 2, rest % 2 == 1));
+    const RowCopy row = gather_row(a, i, rest / 2, rest % 2 == 1);
+    copy_row(a.row_bytes, row);
+    if (row.staged && rest == 0 && threadIdx.x == 0 && a.staged_used)
+      atomicAdd(reinterpret_cast<unsigned long long*>(a.staged_used), 1ull);
+  }
+}
+
+// A thread block per (block, head, keys | values), as gather_kernel's default grid; the first of
+// each block's also writes its staging entry.
+__global__ void stage_kernel(StageArgs a, std::int64_t* counters) {
+  const std::int64_t item = blockIdx.x, i = item / (2 * a.heads), rest = item - i * 2 * a.heads;
+  if (i >= a.n) return;
+  const RowCopy row = stage_row(a, i, rest / 2, rest % 2 == 1);
+  if (row.src) copy_row(a.row_bytes, row);
+  if (rest == 0 && threadIdx.x == 0) {
+    a.stage_block[i] = row.src ? a.ids[i] : -1;
+    if (row.src) atomicAdd(reinterpret_cast<unsigned long long*>(counters + kStaged), 1ull);
   }
 }
 

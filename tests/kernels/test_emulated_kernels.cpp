@@ -21,6 +21,7 @@
 #include <cmath>
 #include <numeric>
 #include <random>
+#include <tuple>
 #include <vector>
 
 using namespace qread::kernels;
@@ -283,15 +284,63 @@ class TestEmulatedKernels : public QObject {
       const auto cache = random_bytes(2 * capacity * heads * row_bytes);
       const std::int64_t out_head = (n + pick(0, 1)) * row_bytes;
       const auto out = random_bytes(2 * heads * out_head);
+      // Staged rows of two of the blocks (sometimes none); the gather counts the misses read there.
+      const std::vector<std::int64_t> staged_ids{ids[std::size_t(pick(0, blocks - 1))], rng_() % 3 ? ids[0] : -1};
+      const auto staged_rows = random_bytes(2 * 2 * heads * row_bytes);
+      const StagedBlocks staged{staged_ids.data(), pick(0, 2), staged_rows.data(),
+                                staged_rows.data() + 2 * heads * row_bytes};
       auto gather = [&](bool few) {
+        auto c = cache, o = out;
+        std::int64_t used = 0;
+        const GatherArgs args{ids.data(), n, slot.data(), missed.data(), host_k.data(), host_v.data(), row_bytes,
+                              pending, c.data(), c.data() + capacity * heads * row_bytes, o.data(),
+                              o.data() + heads * out_head, heads, row_bytes, out_head, staged, &used};
+        launch({few ? 3u : unsigned(n * heads * 2), 1, 1}, 64, [&] { gather_kernel(args); });
+        return std::make_tuple(c, o, used);
+      };
+      QVERIFY(gather(true) == gather(false));
+      {
+        // The count against the gather code's own answer.
+        std::int64_t want = 0;
         auto c = cache, o = out;
         const GatherArgs args{ids.data(), n, slot.data(), missed.data(), host_k.data(), host_v.data(), row_bytes,
                               pending, c.data(), c.data() + capacity * heads * row_bytes, o.data(),
-                              o.data() + heads * out_head, heads, row_bytes, out_head};
-        launch({few ? 3u : unsigned(n * heads * 2), 1, 1}, 64, [&] { gather_kernel(args); });
-        return std::make_pair(c, o);
-      };
-      QVERIFY(gather(true) == gather(false));
+                              o.data() + heads * out_head, heads, row_bytes, out_head, staged, nullptr};
+        for (std::int64_t i = 0; i < n; ++i) want += gather_row(args, i, 0, false).staged;
+        QCOMPARE(std::get<2>(gather(false)), want);
+      }
+
+      // Copies ahead: the stage kernel writes each uncached block's rows and its entry, -1 for the
+      // others, and counts what it copied.
+      {
+        const std::int64_t m = pick(1, 4);
+        std::vector<std::int64_t> wanted(ids.begin(), ids.begin() + m), block_slot(std::size_t(blocks), -1);
+        wanted[std::size_t(pick(0, m - 1))] = rng_() % 2 ? -1 : wanted[0];
+        if (wanted.size() > 1 && wanted[0] == wanted[1]) wanted[1] = -1;  // distinct
+        for (auto& b : block_slot) b = rng_() % 3 == 0 ? 0 : -1;
+        auto rows = random_bytes(2 * m * heads * row_bytes);
+        const auto before = rows;
+        std::vector<std::int64_t> stage_block(std::size_t(m), 77), counters(kBlockCacheCounters, 0);
+        const StageArgs args{wanted.data(), m, block_slot.data(), host_k.data(), host_v.data(), row_bytes,
+                             stage_block.data(), rows.data(), rows.data() + m * heads * row_bytes, heads, row_bytes};
+        launch({unsigned(m * heads * 2), 1, 1}, 64, [&] { stage_kernel(args, counters.data()); });
+        std::int64_t copied = 0;
+        for (std::int64_t i = 0; i < m; ++i) {
+          const std::int64_t id = wanted[std::size_t(i)];
+          const bool copy = id >= 0 && block_slot[std::size_t(id)] < 0;
+          copied += copy;
+          QCOMPARE(stage_block[std::size_t(i)], copy ? id : -1);
+          for (int values = 0; values < 2; ++values) {
+            const auto at = rows.begin() + (values * m + i) * heads * row_bytes;
+            const auto old = before.begin() + (values * m + i) * heads * row_bytes;
+            if (copy)
+              QVERIFY(std::equal(at, at + heads * row_bytes, host[std::size_t(2 * id + values)].begin()));
+            else
+              QVERIFY(std::equal(at, at + heads * row_bytes, old));
+          }
+        }
+        QCOMPARE(counters[kStaged], copied);
+      }
 
       const std::int64_t rows = pick(1, 9), width = pick(1, 3000), src_pitch = width + pick(0, 40);
       const std::int64_t dst_pitch = width + pick(0, 40);

@@ -23,6 +23,7 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <stdexcept>
 
 using namespace qread;
 using qread::memory::BlockStore;
@@ -858,6 +859,8 @@ class TestMemoryProperties : public QObject {
     // The same adds, retrievals and scores on both stores: the CUDA store decides on the GPU and
     // copies missed blocks from pinned host memory; contents, orders and counters must agree.
     // The CUDA store's copy kernel both ways: a thread block per row, and 3 blocks taking turns.
+    // Before some retrievals the CUDA store copies ahead a guess of the blocks it will ask for
+    // (some right, some not): what it returns and evicts must not change.
     const std::int64_t heads = 8, block = 16, dim = 64, capacity = 6;
     for (auto [strategy, gather_sms] : {std::pair{CacheStrategy::lru, 0}, std::pair{CacheStrategy::lru_s, 0},
                                         std::pair{CacheStrategy::lru, 3}}) {
@@ -877,6 +880,17 @@ class TestMemoryProperties : public QObject {
         }
         if (blocks == 0) continue;
         const auto ids = random_ids(rng_, std::min<std::int64_t>(blocks, 12), capacity);
+        if (rng_() % 2) {
+          // A guess: some of the ids, and some blocks not asked for.
+          std::vector<std::int64_t> guess;
+          for (auto id : ids)
+            if (rng_() % 3) guess.push_back(id);
+          for (auto id : random_ids(rng_, blocks, 2))
+            if (std::find(guess.begin(), guess.end(), id) == guess.end()) guess.push_back(id);
+          gpu.stage(std::int64_t(guess.size()) + int(rng_() % 2),
+                    [&] { return at::tensor(guess, at::kLong).cuda(); }, {});
+          cpu.stage(std::int64_t(guess.size()), [&]() -> at::Tensor { throw std::logic_error("staged on the CPU"); }, {});
+        }
         auto [ck, cv] = cpu.retrieve(ids);
         auto [gk, gv] = gpu.retrieve(at::tensor(ids, at::kLong).cuda());
         gpu.ready();
@@ -889,11 +903,15 @@ class TestMemoryProperties : public QObject {
         }
         QCOMPARE(gpu.eviction_order(), cpu.eviction_order());
       }
-      QCOMPARE(gpu.counters().cache_misses, cpu.counters().cache_misses);
-      QCOMPARE(gpu.counters().cache_hits, cpu.counters().cache_hits);
-      QCOMPARE(gpu.counters().bytes_to_device, 2 * cpu.counters().cache_misses * heads * block * dim * 2);
-      qInfo("%s, gather blocks %d: %lld hits, %lld misses", strategy == CacheStrategy::lru ? "lru" : "lru-s",
-            gather_sms, (long long)gpu.counters().cache_hits, (long long)gpu.counters().cache_misses);
+      const auto c = gpu.counters();
+      QCOMPARE(c.cache_misses, cpu.counters().cache_misses);
+      QCOMPARE(c.cache_hits, cpu.counters().cache_hits);
+      QVERIFY(c.misses_staged > 20 && c.misses_staged < c.cache_misses && c.blocks_staged >= c.misses_staged);
+      QCOMPARE(c.bytes_to_device, 2 * (c.cache_misses - c.misses_staged + c.blocks_staged) * heads * block * dim * 2);
+      QCOMPARE(cpu.counters().blocks_staged, std::int64_t(0));
+      qInfo("%s, gather blocks %d: %lld hits, %lld misses, %lld of them read from %lld blocks copied ahead",
+            strategy == CacheStrategy::lru ? "lru" : "lru-s", gather_sms, (long long)c.cache_hits,
+            (long long)c.cache_misses, (long long)c.misses_staged, (long long)c.blocks_staged);
     }
 #else
     QSKIP("CPU build: the CUDA store is checked on the device (tools/device)");

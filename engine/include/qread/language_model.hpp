@@ -78,6 +78,9 @@ struct MemoryReport {
   std::int64_t blocks = 0;  // memory blocks per layer now
   std::vector<std::int64_t> block_starts;  // each memory block's first token (the same in every layer)
   std::int64_t cache_hits = 0, cache_misses = 0, bytes_to_device = 0;
+  // Blocks copied to the device ahead of the retrieval expected to want them (CUDA), and the
+  // misses read from those copies instead of host memory.
+  std::int64_t blocks_staged = 0, misses_staged = 0;
   std::vector<BlockRetrieval> retrievals;
 };
 

@@ -29,11 +29,13 @@ struct BlockCacheState {
   double* slot_score;          // [capacity]
   std::int64_t* slot_entered;  // [capacity]: when the block entered (ties go to the earliest)
   std::int64_t* block_slot;    // [blocks]: the block's slot, -1 when not cached
-  std::int64_t* counters;      // [4]: kClock, kHits, kMisses, kEntered (the next entry number)
+  std::int64_t* counters;      // [kBlockCacheCounters], by BlockCacheCounter
   std::int64_t capacity;
 };
-enum BlockCacheCounter { kClock = 0, kHits = 1, kMisses = 2, kEntered = 3 };
-inline constexpr std::int64_t kBlockCacheCounters = 4;
+// kEntered: the next entry number; kStaged: blocks copied ahead into staging rows (stage_row);
+// kStagedUsed: misses whose rows came from there.
+enum BlockCacheCounter { kClock = 0, kHits = 1, kMisses = 2, kEntered = 3, kStaged = 4, kStagedUsed = 5 };
+inline constexpr std::int64_t kBlockCacheCounters = 6;
 
 namespace detail {
 QREAD_HOST_DEVICE inline bool contains(const std::int64_t* ids, std::int64_t n, std::int64_t id) {
@@ -106,9 +108,19 @@ struct PendingBlocks {
   std::int64_t head_bytes = 0;
 };
 
+// Blocks copied from host memory ahead of the retrieval that may ask for them (stage_row): staged
+// row j holds block block[j] (-1: none), head h at k + (j * heads + h) * row_bytes (likewise v).
+struct StagedBlocks {
+  const std::int64_t* block = nullptr;
+  std::int64_t count = 0;
+  const char* k = nullptr;
+  const char* v = nullptr;
+};
+
 // Block ids[i] (i < n) goes to out_k / out_v + h * out_head_bytes + i * row_bytes, from its cache
 // slot slot[i] (row (slot * heads + h) of cache_k / cache_v) or, when missed[i], from the pending
-// blocks or else host memory (host_k[id] + h * host_head_bytes), and then also into its new slot.
+// blocks, the staged blocks or else host memory (host_k[id] + h * host_head_bytes), and then also
+// into its new slot.
 struct GatherArgs {
   const std::int64_t* ids;
   std::int64_t n;
@@ -120,13 +132,16 @@ struct GatherArgs {
   PendingBlocks pending;
   char *cache_k, *cache_v, *out_k, *out_v;
   std::int64_t heads, row_bytes, out_head_bytes;
+  StagedBlocks staged{};
+  std::int64_t* staged_used = nullptr;  // counts the blocks read from staged rows (on the device)
 };
 
-// One row to copy: src to dst, and also to `also` when not null.
+// One row to copy: src to dst, and also to `also` when not null; `staged`: src is a staged row.
 struct RowCopy {
   const char* src;
   char* dst;
   char* also;
+  bool staged = false;
 };
 
 // Head h of block ids[i]'s keys, or values.
@@ -135,12 +150,37 @@ QREAD_HOST_DEVICE inline RowCopy gather_row(const GatherArgs& a, std::int64_t i,
   char* cached = at >= 0 ? (values ? a.cache_v : a.cache_k) + (at * a.heads + h) * a.row_bytes : nullptr;
   char* dst = (values ? a.out_v : a.out_k) + h * a.out_head_bytes + i * a.row_bytes;
   if (!a.missed[i]) return {cached, dst, nullptr};
-  const bool pending = id >= a.pending.first && id < a.pending.first + a.pending.count;
-  const char* src =
-      pending ? static_cast<const char*>(values ? a.pending.v : a.pending.k) + h * a.pending.head_bytes +
-                    (id - a.pending.first) * a.row_bytes
-              : reinterpret_cast<const char*>((values ? a.host_v : a.host_k)[id]) + h * a.host_head_bytes;
-  return {src, dst, cached};
+  if (id >= a.pending.first && id < a.pending.first + a.pending.count)
+    return {static_cast<const char*>(values ? a.pending.v : a.pending.k) + h * a.pending.head_bytes +
+                (id - a.pending.first) * a.row_bytes,
+            dst, cached};
+  for (std::int64_t j = 0; j < a.staged.count; ++j)
+    if (a.staged.block[j] == id) return {(values ? a.staged.v : a.staged.k) + (j * a.heads + h) * a.row_bytes, dst, cached, true};
+  return {reinterpret_cast<const char*>((values ? a.host_v : a.host_k)[id]) + h * a.host_head_bytes, dst, cached};
+}
+
+// Copies ahead: blocks ids[0, n) (distinct; negative ids are skipped) that are not in the cache
+// now, from host memory into staging rows, for a retrieval expected to ask for some of them next
+// (the cache does not change until then, so a block asked for that was staged missed). Staged
+// row j takes ids[j]: stage_block[j] = ids[j], or -1 where ids[j] is cached or negative.
+struct StageArgs {
+  const std::int64_t* ids;
+  std::int64_t n;
+  const std::int64_t* block_slot;
+  const std::int64_t* host_k;
+  const std::int64_t* host_v;
+  std::int64_t host_head_bytes;
+  std::int64_t* stage_block;
+  char *stage_k, *stage_v;
+  std::int64_t heads, row_bytes;
+};
+
+// Head h of ids[i]'s keys, or values; src null where nothing is copied.
+QREAD_HOST_DEVICE inline RowCopy stage_row(const StageArgs& a, std::int64_t i, std::int64_t h, bool values) {
+  const std::int64_t id = a.ids[i];
+  char* dst = (values ? a.stage_v : a.stage_k) + (i * a.heads + h) * a.row_bytes;
+  if (id < 0 || a.block_slot[id] >= 0) return {nullptr, dst, nullptr};
+  return {reinterpret_cast<const char*>((values ? a.host_v : a.host_k)[id]) + h * a.host_head_bytes, dst, nullptr};
 }
 
 #ifdef QREAD_WITH_CUDA
@@ -152,13 +192,17 @@ QREAD_HOST_DEVICE inline RowCopy gather_row(const GatherArgs& a, std::int64_t i,
 // runs of `row_bytes` bytes: in host memory at host_k[id] + h * host_head_bytes (host_k and
 // host_v: int64 [blocks] tables of device-usable addresses, readable by the device), in the
 // cache at cache + (slot * heads + h) * row_bytes. slot and missed are device scratch of n entries.
-// Blocks in `pending` are read from device memory instead (gather_row says which row goes where).
+// Blocks in `pending` are read from device memory instead, and blocks in `staged` from their
+// staging rows (gather_row says which row goes where; counters[kStagedUsed] counts the latter).
 // gather_sms: 0, a thread block per row; n > 0, n thread blocks that each take an SM to themselves.
 void block_cache_retrieve_cuda(BlockCacheState state, const std::int64_t* ids, std::int64_t n, bool lru,
                                std::int64_t* slot, std::uint8_t* missed, const std::int64_t* host_k,
                                const std::int64_t* host_v, std::int64_t host_head_bytes, PendingBlocks pending,
-                               void* cache_k, void* cache_v, void* out_k, void* out_v, std::int64_t heads,
+                               StagedBlocks staged, void* cache_k, void* cache_v, void* out_k, void* out_v, std::int64_t heads,
                                std::int64_t row_bytes, std::int64_t out_head_bytes, int gather_sms, void* stream);
+// Copies ahead on `stream` (stage_row says what): the stage kernel also sets stage_block and
+// adds the blocks it copies to counters[kStaged]. n <= 65535.
+void block_cache_stage_cuda(const StageArgs& args, std::int64_t* counters, void* stream);
 // block_cache_add_scores on device-resident state, ids and attention (float [n]).
 void block_cache_add_scores_cuda(BlockCacheState state, const std::int64_t* ids, std::int64_t n,
                                  const float* attention, double decay, void* stream);
