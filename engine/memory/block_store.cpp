@@ -213,13 +213,15 @@ int default_gather_sms() {
   }();
   return n;
 }
-// QREAD_STAGE=off: no store copies blocks ahead (set_staging).
-bool default_staging() {
-  static const bool on = [] {
+// QREAD_STAGE: "off", no store copies blocks ahead (set_staging); a number, the thread blocks
+// that copy them (set_stage_sms; 0: one per row).
+int default_stage_sms() {
+  static const int n = [] {
     const char* v = std::getenv("QREAD_STAGE");
-    return !(v && std::string_view(v) == "off");
+    if (!v) return BlockStore::kDefaultStageSms;
+    return std::string_view(v) == "off" ? -1 : std::max(0, std::atoi(v));
   }();
-  return on;
+  return n;
 }
 }  // namespace
 
@@ -231,7 +233,8 @@ BlockStore::BlockStore(std::int64_t capacity, CacheStrategy strategy, std::optio
       device_(device),
       on_device_(!device.is_cpu()),
       gather_sms_(default_gather_sms()),
-      staging_(default_staging()) {
+      staging_(default_stage_sms() >= 0),
+      stage_sms_(std::max(0, default_stage_sms())) {
 #ifdef QREAD_WITH_CUDA
   if (on_device_) streams_ = std::make_unique<Streams>(device.index());
 #endif
@@ -569,7 +572,8 @@ void BlockStore::stage(std::int64_t most, const std::function<at::Tensor()>& cho
                                 arena.stride(0) * element, stage_block_.data_ptr<std::int64_t>(),
                                 static_cast<char*>(stage_k_.data_ptr()), static_cast<char*>(stage_v_.data_ptr()),
                                 kv_heads, block * dim * element};
-  kernels::block_cache_stage_cuda(args, policy_->counters.data_ptr<std::int64_t>(), streams_->copy.stream());
+  kernels::block_cache_stage_cuda(args, policy_->counters.data_ptr<std::int64_t>(), stage_sms_,
+                                  streams_->copy.stream());
 #else
   (void)choose;
   (void)reads;

@@ -87,6 +87,12 @@ class BlockStore {
   void drop_stage();
   // On by default; QREAD_STAGE=off turns it off for every store (to measure).
   void set_staging(bool on) { staging_ = on; }
+  // CUDA: thread blocks of the copy kernel that stages, as set_gather_sms: on the H100, blocks
+  // read from host memory by a thread block per row slowed the kernels beside them, which is all
+  // this stream's work while staging (local flash 51 -> 116 us beside a retrieval's copies, 59 us
+  // beside 4 thread blocks holding an SM each). QREAD_STAGE=n sets it for every store.
+  void set_stage_sms(int n) { stage_sms_ = n; }
+  static constexpr int kDefaultStageSms = 4;
 
   // lru-s only: `attention[i]` (float [n], beside `ids`) is what block ids[i] received in the
   // step that retrieved them.
@@ -152,6 +158,7 @@ class BlockStore {
   bool on_device_;  // blocks are copied to a separate device cache (CUDA), not used in place
   int gather_sms_;
   bool staging_;
+  int stage_sms_;
   // CUDA: staging rows [topk, Hkv, block_size, D] and the block each holds (int64, -1: none).
   at::Tensor stage_k_, stage_v_, stage_block_;
   std::vector<std::int64_t> starts_;

@@ -32,7 +32,7 @@ void check(cudaError_t err, const char* what) {
 
 // The shared memory a kernel that holds an SM asks for: all one thread block may have on the
 // current device, so that no other kernel's block that uses shared memory fits beside it (none is
-// used). Allowed for both such kernels on the first call per device.
+// used). Allowed for every such kernel on the first call per device.
 int holding_bytes() {
   static std::mutex mutex;
   static std::map<int, int> bytes;
@@ -44,6 +44,7 @@ int holding_bytes() {
   check(cudaDeviceGetAttribute(&most, cudaDevAttrMaxSharedMemoryPerBlockOptin, device), "holding an SM");
   check(cudaFuncSetAttribute(gather_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, most), "holding an SM");
   check(cudaFuncSetAttribute(copy_rows_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, most), "holding an SM");
+  check(cudaFuncSetAttribute(stage_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, most), "holding an SM");
   return bytes[device] = most;
 }
 
@@ -162,11 +163,14 @@ void block_cache_retrieve_cuda(BlockCacheState state, const std::int64_t* ids, s
   check_launch("block_cache_retrieve_cuda: copy");
 }
 
-void block_cache_stage_cuda(const StageArgs& args, std::int64_t* counters, void* stream) {
+void block_cache_stage_cuda(const StageArgs& args, std::int64_t* counters, int sms, void* stream) {
   if (args.n <= 0) return;
   if (args.n > 65535 || args.heads > 65535) throw std::runtime_error("block_cache_stage_cuda: too many blocks or heads");
-  stage_kernel<<<static_cast<unsigned>(args.n * args.heads * 2), 256, 0, static_cast<cudaStream_t>(stream)>>>(
-      args, counters);
+  auto s = static_cast<cudaStream_t>(stream);
+  if (sms > 0)
+    stage_kernel<<<static_cast<unsigned>(sms), kFewThreads, holding_bytes(), s>>>(args, counters);
+  else
+    stage_kernel<<<static_cast<unsigned>(args.n * args.heads * 2), 256, 0, s>>>(args, counters);
   check_launch("block_cache_stage_cuda");
 }
 

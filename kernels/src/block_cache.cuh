@@ -161,16 +161,17 @@ __global__ void __launch_bounds__(kFewThreads) gather_kernel(GatherArgs a) {
   }
 }
 
-// A thread block per (block, head, keys | values), as gather_kernel's default grid; the first of
-// each block's also writes its staging entry.
-__global__ void stage_kernel(StageArgs a, std::int64_t* counters) {
-  const std::int64_t item = blockIdx.x, i = item / (2 * a.heads), rest = item - i * 2 * a.heads;
-  if (i >= a.n) return;
-  const RowCopy row = stage_row(a, i, rest / 2, rest % 2 == 1);
-  if (row.src) copy_row(a.row_bytes, row);
-  if (rest == 0 && threadIdx.x == 0) {
-    a.stage_block[i] = row.src ? a.ids[i] : -1;
-    if (row.src) atomicAdd(reinterpret_cast<unsigned long long*>(counters + kStaged), 1ull);
+// The (block, head, keys | values) rows taken in turn by the grid's thread blocks, as in
+// gather_kernel; the thread block with a block's first row also writes its staging entry.
+__global__ void __launch_bounds__(kFewThreads) stage_kernel(StageArgs a, std::int64_t* counters) {
+  for (std::int64_t item = blockIdx.x; item < a.n * a.heads * 2; item += gridDim.x) {
+    const std::int64_t i = item / (2 * a.heads), rest = item - i * 2 * a.heads;
+    const RowCopy row = stage_row(a, i, rest / 2, rest % 2 == 1);
+    if (row.src) copy_row(a.row_bytes, row);
+    if (rest == 0 && threadIdx.x == 0) {
+      a.stage_block[i] = row.src ? a.ids[i] : -1;
+      if (row.src) atomicAdd(reinterpret_cast<unsigned long long*>(counters + kStaged), 1ull);
+    }
   }
 }
 

@@ -311,8 +311,8 @@ class TestEmulatedKernels : public QObject {
       }
 
       // Copies ahead: the stage kernel writes each uncached block's rows and its entry, -1 for the
-      // others, and counts what it copied.
-      {
+      // others, and counts what it copied; by a thread block per row, and by 3 taking turns.
+      for (bool few : {false, true}) {
         const std::int64_t m = pick(1, 4);
         std::vector<std::int64_t> wanted(ids.begin(), ids.begin() + m), block_slot(std::size_t(blocks), -1);
         wanted[std::size_t(pick(0, m - 1))] = rng_() % 2 ? -1 : wanted[0];
@@ -323,7 +323,7 @@ class TestEmulatedKernels : public QObject {
         std::vector<std::int64_t> stage_block(std::size_t(m), 77), counters(kBlockCacheCounters, 0);
         const StageArgs args{wanted.data(), m, block_slot.data(), host_k.data(), host_v.data(), row_bytes,
                              stage_block.data(), rows.data(), rows.data() + m * heads * row_bytes, heads, row_bytes};
-        launch({unsigned(m * heads * 2), 1, 1}, 64, [&] { stage_kernel(args, counters.data()); });
+        launch({few ? 3u : unsigned(m * heads * 2), 1, 1}, 64, [&] { stage_kernel(args, counters.data()); });
         std::int64_t copied = 0;
         for (std::int64_t i = 0; i < m; ++i) {
           const std::int64_t id = wanted[std::size_t(i)];

@@ -858,14 +858,16 @@ class TestMemoryProperties : public QObject {
     if (!at::hasCUDA()) QSKIP("built with CUDA but no CUDA device is present");
     // The same adds, retrievals and scores on both stores: the CUDA store decides on the GPU and
     // copies missed blocks from pinned host memory; contents, orders and counters must agree.
-    // The CUDA store's copy kernel both ways: a thread block per row, and 3 blocks taking turns.
+    // The CUDA store's copy kernels both ways: a thread block per row, and 4 blocks taking turns
+    // (holding an SM each).
     // Before some retrievals the CUDA store copies ahead a guess of the blocks it will ask for
     // (some right, some not): what it returns and evicts must not change.
     const std::int64_t heads = 8, block = 16, dim = 64, capacity = 6;
-    for (auto [strategy, gather_sms] : {std::pair{CacheStrategy::lru, 0}, std::pair{CacheStrategy::lru_s, 0},
-                                        std::pair{CacheStrategy::lru, 3}}) {
+    for (auto [strategy, gather_sms] : {std::pair{CacheStrategy::lru, 4}, std::pair{CacheStrategy::lru_s, 0},
+                                        std::pair{CacheStrategy::lru, 0}}) {
       BlockStore cpu(capacity, strategy, 0.5, at::kCPU), gpu(capacity, strategy, 0.5, at::kCUDA);
       gpu.set_gather_sms(gather_sms);
+      gpu.set_stage_sms(strategy == CacheStrategy::lru_s ? 0 : 4);
       std::int64_t blocks = 0;
       for (int step = 0; step < 200; ++step) {
         // Now and then two groups of blocks between retrievals (the CUDA store holds back the

@@ -201,8 +201,9 @@ void block_cache_retrieve_cuda(BlockCacheState state, const std::int64_t* ids, s
                                StagedBlocks staged, void* cache_k, void* cache_v, void* out_k, void* out_v, std::int64_t heads,
                                std::int64_t row_bytes, std::int64_t out_head_bytes, int gather_sms, void* stream);
 // Copies ahead on `stream` (stage_row says what): the stage kernel also sets stage_block and
-// adds the blocks it copies to counters[kStaged]. n <= 65535.
-void block_cache_stage_cuda(const StageArgs& args, std::int64_t* counters, void* stream);
+// adds the blocks it copies to counters[kStaged]. n <= 65535. sms as block_cache_retrieve_cuda's
+// gather_sms.
+void block_cache_stage_cuda(const StageArgs& args, std::int64_t* counters, int sms, void* stream);
 // block_cache_add_scores on device-resident state, ids and attention (float [n]).
 void block_cache_add_scores_cuda(BlockCacheState state, const std::int64_t* ids, std::int64_t n,
                                  const float* attention, double decay, void* stream);
