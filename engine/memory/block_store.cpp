@@ -218,7 +218,7 @@ int default_gather_sms() {
 int default_stage_sms() {
   static const int n = [] {
     const char* v = std::getenv("QREAD_STAGE");
-    if (!v) return BlockStore::kDefaultStageSms;
+    if (!v) return BlockStore::kStagingByDefault ? BlockStore::kDefaultStageSms : -1;
     return std::string_view(v) == "off" ? -1 : std::max(0, std::atoi(v));
   }();
   return n;

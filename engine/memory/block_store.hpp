@@ -85,12 +85,13 @@ class BlockStore {
   void stage(std::int64_t most, const std::function<at::Tensor()>& choose, const std::vector<at::Tensor>& reads);
   // Frees the staging rows (a layer's chunk is done: every layer's would add to the peak).
   void drop_stage();
-  // On by default; QREAD_STAGE=off turns it off for every store (to measure).
+  // Off by default until measured on the GPU; QREAD_STAGE=off|n sets it for every store.
   void set_staging(bool on) { staging_ = on; }
+  static constexpr bool kStagingByDefault = false;
   // CUDA: thread blocks of the copy kernel that stages, as set_gather_sms: on the H100, blocks
   // read from host memory by a thread block per row slowed the kernels beside them, which is all
   // this stream's work while staging (local flash 51 -> 116 us beside a retrieval's copies, 59 us
-  // beside 4 thread blocks holding an SM each). QREAD_STAGE=n sets it for every store.
+  // beside 4 thread blocks holding an SM each). QREAD_STAGE=n turns staging on with n.
   void set_stage_sms(int n) { stage_sms_ = n; }
   static constexpr int kDefaultStageSms = 4;
 
