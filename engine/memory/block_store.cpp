@@ -381,6 +381,16 @@ std::int64_t BlockStore::add_blocks(const at::Tensor& k, const at::Tensor& v, st
   return first;
 }
 
+int BlockStore::to_host_sms() const {
+  // QREAD_TO_HOST_SMS=n: n thread blocks for these copies whatever else is set (to measure).
+  static const int forced = [] {
+    const char* v = std::getenv("QREAD_TO_HOST_SMS");
+    return v ? std::max(0, std::atoi(v)) : -1;
+  }();
+  if (forced >= 0) return forced;
+  return gather_sms_ > 0 || !staging_ ? gather_sms_ : stage_sms_;
+}
+
 void BlockStore::flush_pending() {
   if (pending_.copies.empty()) return;
 #ifdef QREAD_WITH_CUDA
@@ -397,7 +407,7 @@ void BlockStore::flush_pending() {
     for (auto [address, rows] : {std::pair{c.k_address, &pending_.k}, std::pair{c.v_address, &pending_.v}})
       kernels::copy_rows_cuda(reinterpret_cast<void*>(address), c.pitch, rows->narrow(1, c.row, c.rows).data_ptr(),
                               rows->stride(0) * element, c.rows * dim * element, rows->size(0),
-                              streams_->copy.stream(), gather_sms_);
+                              streams_->copy.stream(), to_host_sms());
 #endif
   pending_ = Pending{};
 }

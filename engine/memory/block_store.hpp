@@ -85,9 +85,9 @@ class BlockStore {
   void stage(std::int64_t most, const std::function<at::Tensor()>& choose, const std::vector<at::Tensor>& reads);
   // Frees the staging rows (a layer's chunk is done: every layer's would add to the peak).
   void drop_stage();
-  // Off by default until measured on the GPU; QREAD_STAGE=off|n sets it for every store.
+  // On by default; QREAD_STAGE=off|n sets it for every store.
   void set_staging(bool on) { staging_ = on; }
-  static constexpr bool kStagingByDefault = false;
+  static constexpr bool kStagingByDefault = true;
   // CUDA: thread blocks of the copy kernel that stages, as set_gather_sms: on the H100, blocks
   // read from host memory by a thread block per row slowed the kernels beside them, which is all
   // this stream's work while staging (local flash 51 -> 116 us beside a retrieval's copies, 59 us
@@ -147,6 +147,9 @@ class BlockStore {
     std::vector<Copy> copies;
   } pending_;
   void flush_pending();  // queues the copies; the copy stream must already follow their source
+  // Thread blocks of the copies to host memory: while staging, as the staging copies (they run
+  // beside the model's stream too, off the retrieval's path), else as the retrieval's.
+  int to_host_sms() const;
   // The policy's arrays, on the device that runs the policy (the memory's device).
   struct Policy;
   std::unique_ptr<Policy> policy_;
