@@ -218,7 +218,7 @@ int default_gather_sms() {
 int default_stage_sms() {
   static const int n = [] {
     const char* v = std::getenv("QREAD_STAGE");
-    if (!v) return BlockStore::kStagingByDefault ? BlockStore::kDefaultStageSms : -1;
+    if (!v) return BlockStore::kDefaultStageSms;
     return std::string_view(v) == "off" ? -1 : std::max(0, std::atoi(v));
   }();
   return n;
@@ -382,12 +382,6 @@ std::int64_t BlockStore::add_blocks(const at::Tensor& k, const at::Tensor& v, st
 }
 
 int BlockStore::to_host_sms() const {
-  // QREAD_TO_HOST_SMS=n: n thread blocks for these copies whatever else is set (to measure).
-  static const int forced = [] {
-    const char* v = std::getenv("QREAD_TO_HOST_SMS");
-    return v ? std::max(0, std::atoi(v)) : -1;
-  }();
-  if (forced >= 0) return forced;
   return gather_sms_ > 0 || !staging_ ? gather_sms_ : stage_sms_;
 }
 

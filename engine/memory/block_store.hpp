@@ -77,21 +77,20 @@ class BlockStore {
   // CUDA: copies ahead the blocks that the next retrieval may ask for, so that it reads them from
   // device memory. `choose` runs on the copy stream (after the current stream's work so far) and
   // returns at most `most` block ids (int64, distinct, on the device; the top-k that the next
-  // retrieval's choice will take among the blocks held now); those not in the cache are copied from host memory into
-  // staging rows behind the copies already queued, beside the current stream's next work. The
-  // next retrieval reads a missing block from there when it was staged, else from host memory: the
-  // guess never changes what a retrieval returns or how the cache evicts. `reads`: the tensors
-  // that `choose` reads (kept for the copy stream). No-op on the CPU and while staging is off.
+  // retrieval's choice will take among the blocks held now); those not in the cache are copied
+  // from host memory into staging rows behind the copies already queued, beside the current
+  // stream's next work. The next retrieval reads a missing block from there when it was staged,
+  // else from host memory: the guess never changes what a retrieval returns or how the cache
+  // evicts. `reads`: the tensors that `choose` reads (kept for the copy stream). No-op on the CPU
+  // and while staging is off. (H100, Q-LLM 100K: 4.09-4.13 s against 4.20-4.22 s without.)
   void stage(std::int64_t most, const std::function<at::Tensor()>& choose, const std::vector<at::Tensor>& reads);
   // Frees the staging rows (a layer's chunk is done: every layer's would add to the peak).
   void drop_stage();
-  // On by default; QREAD_STAGE=off|n sets it for every store.
+  // On by default; QREAD_STAGE=off|n sets it for every store (n: the thread blocks below).
   void set_staging(bool on) { staging_ = on; }
-  static constexpr bool kStagingByDefault = true;
-  // CUDA: thread blocks of the copy kernel that stages, as set_gather_sms: on the H100, blocks
-  // read from host memory by a thread block per row slowed the kernels beside them, which is all
-  // this stream's work while staging (local flash 51 -> 116 us beside a retrieval's copies, 59 us
-  // beside 4 thread blocks holding an SM each). QREAD_STAGE=n turns staging on with n.
+  // CUDA: thread blocks of the copy kernel that stages, as set_gather_sms. A thread block per row
+  // (0) slows the model's kernels beside it (H100: 100K 4.37-4.40 s); 2, 4 and 8 blocks holding
+  // an SM each took 4.19, 4.09-4.13 and 4.23 s.
   void set_stage_sms(int n) { stage_sms_ = n; }
   static constexpr int kDefaultStageSms = 4;
 
@@ -148,7 +147,8 @@ class BlockStore {
   } pending_;
   void flush_pending();  // queues the copies; the copy stream must already follow their source
   // Thread blocks of the copies to host memory: while staging, as the staging copies (they run
-  // beside the model's stream too, off the retrieval's path), else as the retrieval's.
+  // beside the model's stream too, off the retrieval's path; on the H100, 100K 4.01-4.04 s
+  // against 4.10 s with a thread block per row), else as the retrieval's.
   int to_host_sms() const;
   // The policy's arrays, on the device that runs the policy (the memory's device).
   struct Policy;
