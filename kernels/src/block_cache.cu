@@ -5,8 +5,9 @@
 // one warp per (memory block, query head) picks the top r scores by repeated arg-max, then
 // averages. Block selection: a warp per block scores it (16-byte loads against the effective query
 // in shared memory), then one thread block picks the top k in rounds, the scores in shared memory.
-// Copies to host memory are kernels writing through the memory's device address. The kernels
-// themselves are in block_cache.cuh.
+// Copies to host memory are kernels writing through the memory's device address; copies ahead
+// (staging) a kernel like the gather's, reading host memory. The kernels themselves are in
+// block_cache.cuh.
 #include "qread/kernels/block_cache.hpp"
 
 #include "block_cache.cuh"
