@@ -205,22 +205,21 @@ struct BlockStore::Policy {
 };
 
 namespace {
+// A thread-block count from the environment: `unset` when the variable is not set, -1 for "off".
+int env_count(const char* name, int unset) {
+  const char* v = std::getenv(name);
+  if (!v) return unset;
+  return std::string_view(v) == "off" ? -1 : std::max(0, std::atoi(v));
+}
 // QREAD_GATHER_SMS=n: every store's retrieval copies with n thread blocks (set_gather_sms).
 int default_gather_sms() {
-  static const int n = [] {
-    const char* v = std::getenv("QREAD_GATHER_SMS");
-    return v ? std::max(0, std::atoi(v)) : 0;
-  }();
+  static const int n = std::max(0, env_count("QREAD_GATHER_SMS", 0));
   return n;
 }
 // QREAD_STAGE: "off", no store copies blocks ahead (set_staging); a number, the thread blocks
 // that copy them (set_stage_sms; 0: one per row).
 int default_stage_sms() {
-  static const int n = [] {
-    const char* v = std::getenv("QREAD_STAGE");
-    if (!v) return BlockStore::kDefaultStageSms;
-    return std::string_view(v) == "off" ? -1 : std::max(0, std::atoi(v));
-  }();
+  static const int n = env_count("QREAD_STAGE", BlockStore::kDefaultStageSms);
   return n;
 }
 }  // namespace

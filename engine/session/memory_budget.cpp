@@ -9,7 +9,6 @@
 
 #ifdef QREAD_WITH_CUDA
 #include <ATen/Context.h>
-#include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <cuda_runtime_api.h>
 #endif
@@ -20,7 +19,6 @@
 #include <fstream>
 #include <limits>
 #include <optional>
-#include <sstream>
 #include <string_view>
 
 namespace qread {
@@ -39,19 +37,6 @@ std::string size_text(std::int64_t bytes) {
   if (bytes >= (1LL << 30)) return fmt::format("{:.1f} GiB", double(bytes) / double(1LL << 30));
   if (bytes >= (1LL << 20)) return fmt::format("{:.0f} MiB", double(bytes) / double(1LL << 20));
   return fmt::format("{:.0f} KiB", double(bytes) / 1024.0);
-}
-
-// A field of /proc/meminfo in bytes, or nullopt.
-std::optional<std::int64_t> meminfo(const std::string& key) {
-  std::ifstream in("/proc/meminfo");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind(key + ":", 0) == 0) {
-      std::istringstream fields(line.substr(key.size() + 1));
-      std::int64_t kib = 0;
-      if (fields >> kib) return kib * 1024;
-    }
-  return std::nullopt;
 }
 
 // The lowest memory limit of this process's control group and its parents (cgroup v2, else v1).
@@ -134,38 +119,33 @@ ContextBytes context_memory_floor(const ModelSummary& model, const AttentionConf
 
 MemoryRoom memory_room(const std::string& device) {
   MemoryRoom room;
-  const auto usage = memory_usage();
+  const bool cuda = device.rfind("cuda", 0) == 0;
+  const auto colon = device.find(':');
+  const int index = cuda && colon != std::string::npos ? std::atoi(device.c_str() + colon + 1) : 0;
+  const auto usage = memory_usage(index);
   // Page-locked memory that cleared block stores keep for the next ones is in the resident set
   // but ready for the next document.
   room.host_used = std::max<std::int64_t>(usage.host_rss_bytes - memory::pinned_arena_pool_bytes(), 0);
-  room.host_available = meminfo("MemAvailable").value_or(0);
+  room.host_available = usage.host_available_bytes;
   if (const auto set = host_memory_override()) {
     room.host_total = *set;
   } else {
-    room.host_total = meminfo("MemTotal").value_or(std::numeric_limits<std::int64_t>::max());
+    room.host_total = usage.host_total_bytes > 0 ? usage.host_total_bytes : std::numeric_limits<std::int64_t>::max();
     if (const auto limit = cgroup_limit()) room.host_total = std::min(room.host_total, *limit);
   }
 #ifdef QREAD_WITH_CUDA
-  if (device.rfind("cuda", 0) == 0 && at::hasCUDA()) {
-    const auto colon = device.find(':');
-    const int index = colon == std::string::npos ? 0 : std::atoi(device.c_str() + colon + 1);
+  if (cuda && at::hasCUDA()) {
     std::size_t free = 0, total = 0;
     c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(index));
     if (cudaMemGetInfo(&free, &total) == cudaSuccess) {
       room.device_total = std::int64_t(total);
-      room.device_available = std::int64_t(free);
-      try {
-        const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(index));
-        room.device_used = stats.allocated_bytes[0].current;
-        room.device_available += stats.reserved_bytes[0].current - stats.allocated_bytes[0].current;
-      } catch (const c10::Error&) {  // nothing allocated on it yet
-      }
+      // What LibTorch's allocator holds unused is free to this process too.
+      room.device_used = usage.gpu_allocated_bytes;
+      room.device_available = std::int64_t(free) + usage.gpu_reserved_bytes - usage.gpu_allocated_bytes;
     } else {
       cudaGetLastError();
     }
   }
-#else
-  (void)device;
 #endif
   return room;
 }

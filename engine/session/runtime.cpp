@@ -56,8 +56,9 @@ RuntimeInfo runtime_info() {
 }
 
 namespace {
-long long status_kib(const std::string& key) {
-  std::ifstream status("/proc/self/status");
+// A "Key:   N kB" field of a /proc file, in bytes; 0 where absent.
+long long proc_kib(const char* file, const std::string& key) {
+  std::ifstream status(file);
   std::string line;
   while (std::getline(status, line))
     if (line.rfind(key, 0) == 0) return std::stoll(line.substr(key.size())) * 1024;
@@ -65,22 +66,26 @@ long long status_kib(const std::string& key) {
 }
 }  // namespace
 
-MemoryUsage memory_usage() {
+MemoryUsage memory_usage(int cuda_device) {
   MemoryUsage m;
-  m.host_rss_bytes = status_kib("VmRSS:");
-  m.host_peak_bytes = status_kib("VmHWM:");
+  m.host_rss_bytes = proc_kib("/proc/self/status", "VmRSS:");
+  m.host_peak_bytes = proc_kib("/proc/self/status", "VmHWM:");
+  m.host_total_bytes = proc_kib("/proc/meminfo", "MemTotal:");
+  m.host_available_bytes = proc_kib("/proc/meminfo", "MemAvailable:");
 #ifdef QREAD_WITH_CUDA
   if (at::hasCUDA()) {
     // Index 0 of each stat array is the aggregate over pool types (same in LibTorch 1.13 and 2.x).
     // The allocator refuses ("Invalid device argument") until the process has used the GPU.
     try {
-      const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(0);
+      const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(cuda_device));
       m.gpu_allocated_bytes = stats.allocated_bytes[0].current;
       m.gpu_peak_bytes = stats.allocated_bytes[0].peak;
       m.gpu_reserved_bytes = stats.reserved_bytes[0].current;
     } catch (const c10::Error&) {
     }
   }
+#else
+  (void)cuda_device;
 #endif
   return m;
 }

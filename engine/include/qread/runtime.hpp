@@ -34,14 +34,17 @@ int available_cpu_cores();
 RuntimeInfo runtime_info();
 
 struct MemoryUsage {
-  long long host_rss_bytes = 0;       // resident set now
-  long long host_peak_bytes = 0;      // high-water mark since start or reset_peak_memory()
-  long long gpu_allocated_bytes = 0;  // LibTorch's CUDA allocator, device 0; 0 without CUDA
-  long long gpu_peak_bytes = 0;       // its high-water mark since start or reset_peak_memory()
-  long long gpu_reserved_bytes = 0;   // held by the caching allocator
+  long long host_rss_bytes = 0;        // resident set now
+  long long host_peak_bytes = 0;       // high-water mark since start or reset_peak_memory()
+  long long host_total_bytes = 0;      // the machine's MemTotal (0 where /proc/meminfo lacks it)
+  long long host_available_bytes = 0;  // MemAvailable now: what the system can give without swapping
+  long long gpu_allocated_bytes = 0;   // LibTorch's CUDA allocator on that device; 0 without CUDA
+  long long gpu_peak_bytes = 0;        // its high-water mark since start or reset_peak_memory()
+  long long gpu_reserved_bytes = 0;    // held by the caching allocator
 };
 
-MemoryUsage memory_usage();
+// The GPU figures are those of CUDA device `cuda_device`.
+MemoryUsage memory_usage(int cuda_device = 0);
 // Restarts both high-water marks (host through /proc/self/clear_refs where allowed).
 void reset_peak_memory();
 
