@@ -1,8 +1,7 @@
-// The window sums straight from the queries and keys, on tensor cores (WMMA): a thread block takes
-// kSumWarps * 16 keys of one query head; each warp keeps its 16 keys in registers (matrix_a
-// fragments over the head dimension) and multiplies them by tiles of 32 queries staged in shared
-// memory, then each lane takes one query of the tile: exp(scale * q.k - lse) for the keys the
-// query sees, summed in registers over all tiles, added up across the lanes at the end.
+// The window sums straight from the queries and keys, on tensor cores (mma.sync): a thread block
+// takes kSumWarps * 16 keys of one query head; each warp keeps its 16 keys in registers and
+// multiplies them by tiles of queries staged in shared memory; exp(scale * q.k - lse) for the keys
+// each query sees is summed in registers over all tiles (window_sums.cuh).
 // It replaces a matmul writing [H, Tq, Tk] logits (50 MB for an execution block of the 8B
 // shape) and the kernel reading them back.
 #include "qread/kernels/attention_merge.hpp"
@@ -12,6 +11,7 @@
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <stdexcept>
 
@@ -39,6 +39,12 @@ void window_attention_received_qk_cuda(const void* q, std::int64_t q_head_stride
   if (!window_sums_supported(type, dim)) throw std::runtime_error("window_attention_received_qk_cuda: unsupported type or head size");
   if (kv_heads <= 0 || heads % kv_heads != 0 || heads > 65535)
     throw std::runtime_error("window_attention_received_qk_cuda: bad head counts");
+  // The kernel's positions are 32-bit. Distances i - j + offset are below queries + offset, so a
+  // longer window is that one.
+  constexpr std::int64_t kMost = std::int64_t(1) << 29;
+  if (queries > kMost || keys > kMost || offset < -kMost || offset > kMost || window < 0)
+    throw std::runtime_error("window_attention_received_qk_cuda: positions past 2^29");
+  window = std::min(window, std::max<std::int64_t>(queries + offset, 0));
   auto aligned = [](const void* p, std::int64_t a, std::int64_t b) {
     return reinterpret_cast<std::uintptr_t>(p) % 16 == 0 && a % 8 == 0 && b % 8 == 0;
   };

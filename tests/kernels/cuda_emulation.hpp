@@ -2,9 +2,8 @@
 // order of its barriers) where no GPU is present. A thread block is one std::thread per CUDA
 // thread, the blocks of a grid one after another; __shared__ arrays are statics (one block runs
 // at a time); __syncthreads and __syncwarp are barriers; shuffles go through an exchange array;
-// WMMA fragments hold their whole 16 x 16 tile in every lane (a fragment's layout across lanes is
-// unspecified, so kernels may not depend on it). Not emulated: the memory model beyond the
-// barriers, timing, and anything the kernels under test do not use.
+// mma.m16n8k16 gathers its operands from the warp's lanes in the PTX ISA's layout. Not emulated:
+// the memory model beyond the barriers, timing, and anything the kernels under test do not use.
 // Include before the kernels' .cuh files, with QREAD_CUDA_EMULATION defined.
 #pragma once
 
@@ -86,6 +85,10 @@ struct Block {
   std::unique_ptr<std::barrier<>> all;
   std::vector<std::unique_ptr<std::barrier<>>> warps;
   std::vector<std::uint64_t> exchange;  // one slot per thread, for shuffles
+  struct Operands {
+    unsigned a[4], b[2];
+  };
+  std::vector<Operands> operands;  // one per thread, for mma
 };
 inline Block block;
 }  // namespace cuda_emulation
@@ -120,57 +123,52 @@ template <typename T> T* dynamic_shared() {
   return reinterpret_cast<T*>(bytes);
 }
 
-namespace nvcuda::wmma {
-struct matrix_a {};
-struct matrix_b {};
-struct accumulator {};
-struct row_major {};
-struct col_major {};
-enum layout_t { mem_row_major, mem_col_major };
-
-template <typename Use, int M, int N, int K, typename T, typename Layout = void> struct fragment {
-  static_assert(M == 16 && N == 16 && K == 16, "16 x 16 x 16 tiles only");
-  float tile[16][16];
-};
-
+namespace cuda_emulation {
 template <typename T> float element(T v) {
   if constexpr (std::is_same_v<T, __nv_bfloat16>) return __bfloat162float(v);
   else if constexpr (std::is_same_v<T, __half>) return __half2float(v);
   else return float(v);
 }
+// Element `high` (0: the low 16 bits) of a register holding two T.
+template <typename T> float half_of(unsigned bits, int high) {
+  return element(T{std::uint16_t(high ? bits >> 16 : bits & 0xffffu)});
+}
+}  // namespace cuda_emulation
 
-template <typename Use, typename T, typename Layout>
-void load_matrix_sync(fragment<Use, 16, 16, 16, T, Layout>& f, const T* p, unsigned ldm) {
+// mma.sync.aligned.m16n8k16.row.col.f32.{bf16,f16} with the PTX ISA's layout over the lanes: with
+// g = lane / 4 and t = lane % 4, a holds rows g (a[0], a[2]) and g + 8 (a[1], a[3]) at columns
+// 2t, 2t + 1 (a[0], a[1]) and 2t + 8, 2t + 9 (a[2], a[3]); b holds column g at rows 2t, 2t + 1
+// (b[0]) and 2t + 8, 2t + 9 (b[1]); d holds rows g (d[0], d[1]) and g + 8 (d[2], d[3]) at
+// columns 2t, 2t + 1. Products summed in float, in k order.
+template <typename T> void mma_m16n8k16(float (&d)[4], const unsigned (&a)[4], const unsigned (&b)[2]) {
+  using cuda_emulation::half_of;
+  auto& all = cuda_emulation::block.operands;
+  const unsigned lane = threadIdx.x % 32, base = threadIdx.x - lane;
   __syncwarp();
-  for (unsigned r = 0; r < 16; ++r)
-    for (unsigned c = 0; c < 16; ++c)
-      f.tile[r][c] = element(std::is_same_v<Layout, row_major> ? p[r * ldm + c] : p[c * ldm + r]);
+  all[threadIdx.x] = {{a[0], a[1], a[2], a[3]}, {b[0], b[1]}};
   __syncwarp();
-}
-template <typename T, typename LayoutA, typename LayoutB>
-void mma_sync(fragment<accumulator, 16, 16, 16, float>& d, const fragment<matrix_a, 16, 16, 16, T, LayoutA>& a,
-              const fragment<matrix_b, 16, 16, 16, T, LayoutB>& b, const fragment<accumulator, 16, 16, 16, float>& c) {
-  float out[16][16];
-  for (int r = 0; r < 16; ++r)
-    for (int col = 0; col < 16; ++col) {
-      float sum = c.tile[r][col];
-      for (int k = 0; k < 16; ++k) sum += a.tile[r][k] * b.tile[k][col];
-      out[r][col] = sum;
+  float A[16][16], B[16][8];
+  for (unsigned l = 0; l < 32; ++l) {
+    const auto& o = all[base + l];
+    const unsigned g = l / 4, t = l % 4;
+    for (int h = 0; h < 2; ++h) {
+      A[g][2 * t + h] = half_of<T>(o.a[0], h);
+      A[g + 8][2 * t + h] = half_of<T>(o.a[1], h);
+      A[g][2 * t + 8 + h] = half_of<T>(o.a[2], h);
+      A[g + 8][2 * t + 8 + h] = half_of<T>(o.a[3], h);
+      B[2 * t + h][g] = half_of<T>(o.b[0], h);
+      B[2 * t + 8 + h][g] = half_of<T>(o.b[1], h);
     }
-  std::memcpy(d.tile, out, sizeof out);
-}
-inline void fill_fragment(fragment<accumulator, 16, 16, 16, float>& f, float v) {
-  for (auto& row : f.tile)
-    for (auto& x : row) x = v;
-}
-inline void store_matrix_sync(float* p, const fragment<accumulator, 16, 16, 16, float>& f, unsigned ldm, layout_t layout) {
+  }
   __syncwarp();
-  if (threadIdx.x % 32 == 0)
-    for (unsigned r = 0; r < 16; ++r)
-      for (unsigned c = 0; c < 16; ++c) (layout == mem_row_major ? p[r * ldm + c] : p[c * ldm + r]) = f.tile[r][c];
-  __syncwarp();
+  const unsigned g = lane / 4, t = lane % 4;
+  for (int e = 0; e < 4; ++e) {
+    const unsigned row = g + 8 * unsigned(e / 2), col = 2 * t + unsigned(e % 2);
+    float sum = d[e];
+    for (int k = 0; k < 16; ++k) sum += A[row][k] * B[k][col];
+    d[e] = sum;
+  }
 }
-}  // namespace nvcuda::wmma
 
 namespace cuda_emulation {
 // Runs `kernel()` (a call of the kernel with its arguments) over `grid` in blocks of `threads`
@@ -182,6 +180,7 @@ template <typename Kernel> void launch(dim3 grid, unsigned threads, Kernel kerne
   block.warps.clear();
   for (unsigned w = 0; w < threads / 32; ++w) block.warps.push_back(std::make_unique<std::barrier<>>(32));
   block.exchange.assign(threads, 0);
+  block.operands.assign(threads, {});
   std::vector<std::thread> pool;
   for (unsigned t = 0; t < threads; ++t)
     pool.emplace_back([&, t] {
