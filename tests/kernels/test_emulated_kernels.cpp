@@ -115,6 +115,10 @@ class TestEmulatedKernels : public QObject {
     const double err = window_sums_case<__half, 64>(2, 2, 70, 200, 64);
     qInfo("f16, D 64, 70 queries, 200 keys: max relative diff %.3g", err);
     QVERIFY2(err < 1e-4, qPrintable(QString::number(err)));
+    // The block memory tests' shape: an execution block of 44 queries after a full window.
+    const double tail = window_sums_case<__nv_bfloat16, 64>(8, 2, 44, 300, 256);
+    qInfo("bf16, D 64, 44 queries, 300 keys: max relative diff %.3g", tail);
+    QVERIFY2(tail < 1e-4, qPrintable(QString::number(tail)));
   }
 
   void topBlocksAreTheBestScores() {

@@ -623,7 +623,8 @@ class TestMemoryProperties : public QObject {
       std::int64_t dim, heads, kv_heads, queries, keys, window;
     };
     for (auto c : {Case{at::kBFloat16, 128, 8, 2, 37, 77, 40}, Case{at::kBFloat16, 128, 8, 2, 300, 556, 256},
-                   Case{at::kHalf, 64, 6, 3, 513, 713, 200}, Case{at::kBFloat16, 128, 4, 1, 1, 129, 128}}) {
+                   Case{at::kHalf, 64, 6, 3, 513, 713, 200}, Case{at::kBFloat16, 128, 4, 1, 1, 129, 128},
+                   Case{at::kBFloat16, 64, 8, 2, 44, 300, 256}}) {
       const std::int64_t width = (c.heads + 2 * c.kv_heads) * c.dim;
       auto q = (at::randn({c.queries, width}, opts) * 2)
                    .to(c.dtype)
