@@ -101,7 +101,7 @@ __device__ inline void stage_rows(T* dst, const T* base, std::int64_t token, int
 // keys' sums, and the 4 lanes of a key add theirs up at the end. Positions are 32-bit (the
 // launch checks that they fit).
 template <typename T, int D>
-__global__ void __launch_bounds__(32 * kSumWarps, 3) window_sums_kernel(SumArgs a) {
+__global__ void __launch_bounds__(32 * kSumWarps) window_sums_kernel(SumArgs a) {
   using Layout = SumLayout<T, D>;
   constexpr int kPitch = Layout::kPitch, kSteps = D / 16;
   __shared__ __align__(128) unsigned char shared[Layout::kBytes];
@@ -156,16 +156,13 @@ __global__ void __launch_bounds__(32 * kSumWarps, 3) window_sums_kernel(SumArgs 
     for (int n = 0; n < kSumQueries / 8; ++n) {
       const int i0 = s + n * 8;  // this column tile's first query
       if (i0 >= hi || i0 >= w_hi || i0 + 8 <= w_lo) continue;
-      // Even and odd steps into two accumulators: two chains of dependent mma, not one.
-      float d[4] = {0.f, 0.f, 0.f, 0.f}, odd[4] = {0.f, 0.f, 0.f, 0.f};
+      float d[4] = {0.f, 0.f, 0.f, 0.f};
       const T* column = tile_rows + (n * 8 + g) * kPitch + 2 * t;
 #pragma unroll
       for (int step = 0; step < kSteps; ++step) {
         const unsigned b[2] = {pair_bits(column + step * 16), pair_bits(column + step * 16 + 8)};
-        mma_m16n8k16<T>(step % 2 ? odd : d, key_part[step], b);
+        mma_m16n8k16<T>(d, key_part[step], b);
       }
-#pragma unroll
-      for (int e = 0; e < 4; ++e) d[e] += odd[e];
       // d[e]: key j0 + g + 8 * (e / 2), query i0 + 2t + e % 2, at distance i - j + offset:
       const int base = i0 + 2 * t - j0 - g + offset;
       // Every pair visible (queries before hi aside): the warp's keys all there, and the distances

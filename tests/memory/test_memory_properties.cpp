@@ -23,6 +23,7 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <optional>
 #include <stdexcept>
 
 using namespace qread;
@@ -55,18 +56,35 @@ at::Tensor run_chunks(memory::ContextMemory& m, const at::Tensor& q, const at::T
 
 double max_abs(const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); }
 
+// Where planted representatives put them: two keys of every block of 32 tokens after 16 init
+// tokens (the block memory tests' layout).
+struct Planted {
+  std::int64_t n_init = 16, block = 32;
+};
+
 // The outputs ([1, 8, T, 64], float) of the fused path (the first memory, fused kernels on) and of
 // the explicit one (the second, fused kernels off) on the same random inputs (8 query heads, 2 KV
 // heads, head size 64; bf16 on CUDA unless told otherwise), fed in the given chunks.
+// With `planted`, every query and two keys of every block share a direction (4 along the last
+// dimension, which RoPE turns by 1.3e-4 radians a token): those keys get 2 more logit from every
+// query, so they receive about 7 times the attention of the others and are their block's
+// representative keys whichever order the sums were added in.
 std::pair<at::Tensor, at::Tensor> fused_and_explicit(memory::ContextMemory& fused, memory::ContextMemory& explicit_path,
                                                      const std::vector<std::int64_t>& chunks,
                                                      at::Device device = at::kCUDA,
-                                                     at::ScalarType dtype = at::kBFloat16, double q_scale = 1.0) {
+                                                     at::ScalarType dtype = at::kBFloat16,
+                                                     std::optional<Planted> planted = std::nullopt) {
   std::int64_t total = 0;
   for (auto n : chunks) total += n;
   auto opts = at::TensorOptions().device(device).dtype(dtype);
-  auto q = at::randn({1, 8, total, 64}, opts) * q_scale, k = at::randn({1, 2, total, 64}, opts),
+  auto q = at::randn({1, 8, total, 64}, opts), k = at::randn({1, 2, total, 64}, opts),
        v = at::randn({1, 2, total, 64}, opts);
+  if (planted) {
+    q.select(3, 63).add_(4.0);
+    for (std::int64_t p = planted->n_init; p < total; ++p)
+      if (const auto in_block = (p - planted->n_init) % planted->block; in_block == 5 || in_block == 20)
+        k.select(2, p).select(2, 63).add_(4.0);
+  }
   const auto got = run_chunks(fused, q, k, v, chunks);
   compat::set_fused_attention(false);
   const auto expected = run_chunks(explicit_path, q, k, v, chunks);
@@ -79,10 +97,10 @@ std::pair<at::Tensor, at::Tensor> fused_and_explicit(memory::ContextMemory& fuse
 // that the two paths sum in different orders: a near tie may pick another key, then another
 // block, and from there the later choices. An execution block's output depends only on its
 // queries, the keys and the blocks it retrieved, so outputs are compared where both retrieved
-// the same blocks. Queries are scaled by 3 (logits of standard deviation 3): with standard
-// deviation 1 the keys' sums were close enough that in bf16 one seed in five flipped a choice
-// early (H100, seeds 1-5: 34, 34, 34, 34 and 14 of 34 retrievals identical for Q-LLM, the same
-// with the window sums kernel before and after its mma.sync rewrite).
+// the same blocks. On plain random inputs that happened early for one seed in five in bf16 (H100,
+// seeds 1-5: 34, 34, 34, 34 and 14 of 34 retrievals identical for Q-LLM, the same with the window
+// sums kernel before and after its mma.sync rewrite; 17-34 of 34 with queries scaled by 3), so
+// the inputs plant each block's representatives (fused_and_explicit).
 struct FusedComparison {
   std::size_t retrievals = 0, same = 0;  // execution blocks, and those that retrieved the same blocks
   double err = 0;                        // max |difference| of their outputs
@@ -105,7 +123,8 @@ FusedComparison compare_fused_with_explicit(MemoryMode mode, at::Device device, 
   const std::vector<std::int64_t> chunks{512, 512, 300, 1, 1, 700};
   const std::optional<memory::QuestionSpan> span{{40, 60}};
   memory::BlockMemory fused_memory(rope, a, span, device), explicit_memory(rope, a, span, device);
-  const auto [got, expected] = fused_and_explicit(fused_memory, explicit_memory, chunks, device, dtype, 3.0);
+  const auto [got, expected] = fused_and_explicit(fused_memory, explicit_memory, chunks, device, dtype,
+                                                  Planted{a.n_init, a.block_size});
   const auto& rf = fused_memory.retrievals();
   const auto& re = explicit_memory.retrievals();
   FusedComparison r;
@@ -520,8 +539,8 @@ class TestMemoryProperties : public QObject {
 #ifdef QREAD_WITH_CUDA
     if (!at::hasCUDA()) QSKIP("built with CUDA but no CUDA device is present");
     // Flash attention for both stages, merged by log-sum-exp, against the explicit multi-stage
-    // softmax, bf16 (the first execution blocks take the explicit path in both). Most execution
-    // blocks must retrieve the same blocks.
+    // softmax, bf16 (the first execution blocks take the explicit path in both). With the
+    // representatives planted, 9 in 10 execution blocks must retrieve the same blocks.
     QFETCH(int, mode);
     const auto r = compare_fused_with_explicit(MemoryMode(mode), at::kCUDA, at::kBFloat16);
     QVERIFY(r.starts_match);
@@ -529,7 +548,7 @@ class TestMemoryProperties : public QObject {
     QVERIFY(r.fused * 2 > std::int64_t(r.retrievals));
     qInfo("fused vs explicit, bf16: %zu of %zu retrievals identical (%lld fused), where identical max |diff| %.3g",
           r.same, r.retrievals, (long long)r.fused, r.err);
-    QVERIFY2(2 * r.same >= r.retrievals, qPrintable(QString("%1 of %2").arg(r.same).arg(r.retrievals)));
+    QVERIFY2(10 * r.same >= 9 * r.retrievals, qPrintable(QString("%1 of %2").arg(r.same).arg(r.retrievals)));
     QVERIFY2(r.err < 5e-2, qPrintable(QString::number(r.err)));
 #else
     QSKIP("CPU build: the fused path is checked on the device (tools/device)");
