@@ -38,9 +38,10 @@ template <typename T> __device__ inline unsigned pair_bits(const T* p) {
 #ifndef QREAD_CUDA_EMULATION
 // d += a * b for one warp: a 16 x 16 (row major), b 16 x 8 (column major), d 16 x 8 in f32, as the
 // PTX ISA lays out mma.m16n8k16 over the lanes: with g = lane / 4 and t = lane % 4, a holds
-// rows g, g + 8 at columns 2t, 2t + 1 (a[0], a[1]) and 2t + 8, 2t + 9 (a[2], a[3]); b holds
-// column g at rows 2t, 2t + 1 (b[0]) and 2t + 8, 2t + 9 (b[1]); d holds rows g (d[0], d[1]) and
-// g + 8 (d[2], d[3]) at columns 2t, 2t + 1. (The emulation test implements the same layout.)
+// rows g (a[0], a[2]) and g + 8 (a[1], a[3]) at columns 2t, 2t + 1 (a[0], a[1]) and 2t + 8,
+// 2t + 9 (a[2], a[3]); b holds column g at rows 2t, 2t + 1 (b[0]) and 2t + 8, 2t + 9 (b[1]); d
+// holds rows g (d[0], d[1]) and g + 8 (d[2], d[3]) at columns 2t, 2t + 1. (The emulation test
+// implements the same layout.)
 template <typename T> __device__ inline void mma_m16n8k16(float (&d)[4], const unsigned (&a)[4], const unsigned (&b)[2]);
 template <> __device__ inline void mma_m16n8k16<__nv_bfloat16>(float (&d)[4], const unsigned (&a)[4], const unsigned (&b)[2]) {
   asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
