@@ -87,8 +87,9 @@ qread::cli::Runner setup_bench(CLI::App& app) {
     std::uniform_int_distribution<qread::TokenId> token(0, qread::TokenId(s.vocab_size - 1));
     {
       // Warm-up outside the timings: the first calls pay for kernel selection, cuBLAS handles
-      // and allocator growth.
-      std::vector<qread::TokenId> warm(std::min<std::int64_t>(lengths.front(), 2048));
+      // and allocator growth. A whole chunk and part of the next, so that the timed prefills'
+      // shapes (their matmuls of chunk_size rows, the block memory's retrievals) have run once.
+      std::vector<qread::TokenId> warm(std::min<std::int64_t>(longest, a->chunk_size + 2048));
       for (auto& id : warm) id = token(rng);
       lm->feed(warm, a->chunk_size);
       for (int i = 0; i < 4; ++i) {
