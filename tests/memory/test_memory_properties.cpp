@@ -542,8 +542,7 @@ class TestMemoryProperties : public QObject {
     if (!at::hasCUDA()) QSKIP("built with CUDA but no CUDA device is present");
     // Flash attention for both stages, merged by log-sum-exp, against the explicit multi-stage
     // softmax, bf16 (the first execution blocks take the explicit path in both). Most execution
-    // blocks must retrieve the same blocks (with the representatives planted, all are expected
-    // to; not yet run on a GPU with them).
+    // blocks must retrieve the same blocks (with the representatives planted, all should).
     QFETCH(int, mode);
     const auto r = compare_fused_with_explicit(MemoryMode(mode), at::kCUDA, at::kBFloat16);
     QVERIFY(r.starts_match);
