@@ -216,8 +216,8 @@ int default_gather_sms() {
   static const int n = std::max(0, env_count("QREAD_GATHER_SMS", 0));
   return n;
 }
-// QREAD_STAGE: "off", no store copies blocks ahead (set_staging); a number, the thread blocks
-// that copy them (set_stage_sms; 0: one per row).
+// QREAD_STAGE: "off", no store copies blocks ahead; a number, the thread blocks that copy them
+// (set_stage_sms; 0: one per row).
 int default_stage_sms() {
   static const int n = env_count("QREAD_STAGE", BlockStore::kDefaultStageSms);
   return n;
@@ -232,8 +232,7 @@ BlockStore::BlockStore(std::int64_t capacity, CacheStrategy strategy, std::optio
       device_(device),
       on_device_(!device.is_cpu()),
       gather_sms_(default_gather_sms()),
-      staging_(default_stage_sms() >= 0),
-      stage_sms_(std::max(0, default_stage_sms())) {
+      stage_sms_(default_stage_sms()) {
 #ifdef QREAD_WITH_CUDA
   if (on_device_) streams_ = std::make_unique<Streams>(device.index());
 #endif
@@ -381,7 +380,7 @@ std::int64_t BlockStore::add_blocks(const at::Tensor& k, const at::Tensor& v, st
 }
 
 int BlockStore::to_host_sms() const {
-  return gather_sms_ > 0 || !staging_ ? gather_sms_ : stage_sms_;
+  return gather_sms_ > 0 || stage_sms_ < 0 ? gather_sms_ : stage_sms_;
 }
 
 void BlockStore::flush_pending() {
@@ -543,7 +542,7 @@ std::pair<at::Tensor, at::Tensor> BlockStore::retrieve(const at::Tensor& ids,
 
 void BlockStore::stage(std::int64_t most, const std::function<at::Tensor()>& choose,
                        const std::vector<at::Tensor>& reads) {
-  if (!on_device_ || !staging_ || arenas_k_.empty() || most <= 0) return;
+  if (!on_device_ || stage_sms_ < 0 || arenas_k_.empty() || most <= 0) return;
 #ifdef QREAD_WITH_CUDA
   PhaseScope scope("store: stage");
   const at::Tensor& arena = arenas_k_.front();  // [Hkv, kArenaBlocks * block, D], as all arenas

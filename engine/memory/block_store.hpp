@@ -86,11 +86,10 @@ class BlockStore {
   void stage(std::int64_t most, const std::function<at::Tensor()>& choose, const std::vector<at::Tensor>& reads);
   // Frees the staging rows (a layer's chunk is done: every layer's would add to the peak).
   void drop_stage();
-  // On by default; QREAD_STAGE=off|n sets it for every store (n: the thread blocks below).
-  void set_staging(bool on) { staging_ = on; }
-  // CUDA: thread blocks of the copy kernel that stages, as set_gather_sms. A thread block per row
-  // (0) slows the model's kernels beside it (H100: 100K 4.37-4.40 s); 2, 4 and 8 blocks holding
-  // an SM each took 4.19, 4.09-4.13 and 4.23 s.
+  // CUDA: thread blocks of the copy kernel that stages, as set_gather_sms; below 0, no staging.
+  // QREAD_STAGE=off|n sets it for every store. A thread block per row (0) slows the model's
+  // kernels beside it (H100: 100K 4.37-4.40 s); 2, 4 and 8 blocks holding an SM each took 4.19,
+  // 4.09-4.13 and 4.23 s.
   void set_stage_sms(int n) { stage_sms_ = n; }
   static constexpr int kDefaultStageSms = 4;
 
@@ -161,8 +160,7 @@ class BlockStore {
   at::Device device_;
   bool on_device_;  // blocks are copied to a separate device cache (CUDA), not used in place
   int gather_sms_;
-  bool staging_;
-  int stage_sms_;
+  int stage_sms_;  // below 0: no staging
   // CUDA: staging rows [topk, Hkv, block_size, D] and the block each holds (int64, -1: none).
   at::Tensor stage_k_, stage_v_, stage_block_;
   std::vector<std::int64_t> starts_;

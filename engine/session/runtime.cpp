@@ -13,7 +13,10 @@
 #include <thread>
 
 #include <fstream>
+#include <initializer_list>
 #include <string>
+#include <string_view>
+#include <utility>
 
 #ifdef QREAD_WITH_CUDA
 #include <c10/cuda/CUDACachingAllocator.h>
@@ -56,22 +59,21 @@ RuntimeInfo runtime_info() {
 }
 
 namespace {
-// A "Key:   N kB" field of a /proc file, in bytes; 0 where absent.
-long long proc_kib(const char* file, const std::string& key) {
-  std::ifstream status(file);
+// "Key:   N kB" fields of a /proc file, in bytes, into *out (left as they are where absent); the
+// file read once.
+void proc_kib(const char* file, std::initializer_list<std::pair<const char*, long long*>> fields) {
+  std::ifstream in(file);
   std::string line;
-  while (std::getline(status, line))
-    if (line.rfind(key, 0) == 0) return std::stoll(line.substr(key.size())) * 1024;
-  return 0;
+  while (std::getline(in, line))
+    for (const auto& [key, out] : fields)
+      if (line.rfind(key, 0) == 0) *out = std::stoll(line.substr(std::string_view(key).size())) * 1024;
 }
 }  // namespace
 
 MemoryUsage memory_usage(int cuda_device) {
   MemoryUsage m;
-  m.host_rss_bytes = proc_kib("/proc/self/status", "VmRSS:");
-  m.host_peak_bytes = proc_kib("/proc/self/status", "VmHWM:");
-  m.host_total_bytes = proc_kib("/proc/meminfo", "MemTotal:");
-  m.host_available_bytes = proc_kib("/proc/meminfo", "MemAvailable:");
+  proc_kib("/proc/self/status", {{"VmRSS:", &m.host_rss_bytes}, {"VmHWM:", &m.host_peak_bytes}});
+  proc_kib("/proc/meminfo", {{"MemTotal:", &m.host_total_bytes}, {"MemAvailable:", &m.host_available_bytes}});
 #ifdef QREAD_WITH_CUDA
   if (at::hasCUDA()) {
     // Index 0 of each stat array is the aggregate over pool types (same in LibTorch 1.13 and 2.x).

@@ -892,7 +892,6 @@ class TestMemoryProperties : public QObject {
                                         std::pair{CacheStrategy::lru, 0}}) {
       BlockStore cpu(capacity, strategy, 0.5, at::kCPU), gpu(capacity, strategy, 0.5, at::kCUDA);
       gpu.set_gather_sms(gather_sms);
-      gpu.set_staging(true);
       gpu.set_stage_sms(strategy == CacheStrategy::lru_s ? 0 : 4);
       std::int64_t blocks = 0;
       for (int step = 0; step < 200; ++step) {
